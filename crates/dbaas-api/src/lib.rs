@@ -1,0 +1,296 @@
+//! The REST API, under `/v1`.
+//!
+//! Routes are declared here once; the OpenAPI document is generated from
+//! the same declarations ([`ApiDoc`]), checked in at `openapi/dbaas-v1.json`
+//! and served at `/v1/openapi.json`. A test fails when they drift.
+//!
+//! Every request that changes something answers 202 with its operation.
+//! Every error is `{"error": {"code", "message", "field"?}}` with a stable
+//! code; malformed JSON, unknown fields, oversized bodies, unknown paths
+//! and methods all get the same shape.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use dbaas_control::ControlPlane;
+use dbaas_model::*;
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+/// Largest request body accepted: a SQL job's text (1 MiB) plus JSON.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// An error as the API returns it.
+pub struct HttpError(pub ApiError);
+
+impl From<ApiError> for HttpError {
+    fn from(e: ApiError) -> Self {
+        HttpError(e)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.0.body())).into_response()
+    }
+}
+
+impl From<JsonRejection> for HttpError {
+    fn from(r: JsonRejection) -> Self {
+        let e = match &r {
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes; send less (split SQL into several jobs)"),
+            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::invalid(
+                "body",
+                "the request body must be JSON: send the header Content-Type: application/json",
+            ),
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::invalid("body", format!("the request body is not valid JSON: {}", r.body_text()))
+            }
+            JsonRejection::JsonDataError(_) => {
+                ApiError::invalid("body", format!("the request body does not match the expected fields: {}", r.body_text()))
+            }
+            _ => ApiError::invalid("body", r.body_text()),
+        };
+        HttpError(e)
+    }
+}
+
+impl From<PathRejection> for HttpError {
+    fn from(r: PathRejection) -> Self {
+        HttpError(ApiError::invalid("path", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for HttpError {
+    fn from(r: QueryRejection) -> Self {
+        HttpError(ApiError::invalid("query", r.body_text()))
+    }
+}
+
+/// JSON body extractor whose rejections are API errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(HttpError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Path extractor whose rejections are API errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(HttpError))]
+struct ApiPath<T>(T);
+
+/// Query extractor whose rejections are API errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(HttpError))]
+struct ApiQuery<T>(T);
+
+type ApiResult<T> = Result<T, HttpError>;
+
+fn accepted(op: Operation) -> Response {
+    (StatusCode::ACCEPTED, axum::Json(op)).into_response()
+}
+
+/// The OpenAPI document of the API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dbaas",
+        description = "Databases as a service: create, inspect and delete databases, run SQL jobs, follow operations.",
+        version = "1"
+    ),
+    paths(
+        health,
+        openapi_json_handler,
+        create_database,
+        list_databases,
+        get_database,
+        get_connection,
+        delete_database,
+        submit_sql,
+        get_sql_job,
+        list_operations,
+        get_operation
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode))
+)]
+pub struct ApiDoc;
+
+/// The generated OpenAPI document, pretty-printed with a final newline.
+pub fn openapi_json() -> String {
+    let mut s = ApiDoc::openapi().to_pretty_json().expect("OpenAPI serialises");
+    s.push('\n');
+    s
+}
+
+/// The API's routes over a control plane.
+pub fn router(cp: ControlPlane) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi_json_handler))
+        .route("/v1/databases", get(list_databases).post(create_database))
+        .route("/v1/databases/{name}", get(get_database).delete(delete_database))
+        .route("/v1/databases/{name}/connection", get(get_connection))
+        .route("/v1/databases/{name}/sql-jobs", axum::routing::post(submit_sql))
+        .route("/v1/sql-jobs/{id}", get(get_sql_job))
+        .route("/v1/operations", get(list_operations))
+        .route("/v1/operations/{id}", get(get_operation))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(cp)
+}
+
+async fn not_found() -> HttpError {
+    HttpError(ApiError::not_found("no such path; the API lives under /v1 (see /v1/openapi.json)"))
+}
+
+async fn method_not_allowed() -> HttpError {
+    HttpError(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this method is not allowed on this path (see /v1/openapi.json)",
+    ))
+}
+
+/// Liveness of the agent.
+#[utoipa::path(get, path = "/v1/health", tag = "agent",
+    responses((status = 200, description = "The agent is up", body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "agent",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json_handler() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
+}
+
+/// Create a database. Answers at once with the operation; follow it with
+/// `GET /v1/operations/{id}`.
+#[utoipa::path(post, path = "/v1/databases", tag = "databases",
+    request_body = CreateDatabaseRequest,
+    responses(
+        (status = 202, description = "Accepted: the create operation", body = Operation),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody)))]
+async fn create_database(State(cp): State<ControlPlane>, Json(req): Json<CreateDatabaseRequest>) -> ApiResult<Response> {
+    Ok(accepted(cp.create_database(req)?))
+}
+
+/// List databases.
+#[utoipa::path(get, path = "/v1/databases", tag = "databases",
+    responses((status = 200, description = "All databases", body = DatabaseList)))]
+async fn list_databases(State(cp): State<ControlPlane>) -> ApiResult<Json<DatabaseList>> {
+    Ok(Json(DatabaseList {
+        databases: cp.list_databases()?,
+    }))
+}
+
+/// Show a database.
+#[utoipa::path(get, path = "/v1/databases/{name}", tag = "databases",
+    params(("name" = String, Path, description = "Database name")),
+    responses(
+        (status = 200, description = "The database", body = Database),
+        (status = 400, description = "Invalid name", body = ErrorBody),
+        (status = 404, description = "No such database", body = ErrorBody)))]
+async fn get_database(State(cp): State<ControlPlane>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<Database>> {
+    Ok(Json(cp.get_database(&name)?))
+}
+
+/// Connection details of an ACTIVE database, password included.
+#[utoipa::path(get, path = "/v1/databases/{name}/connection", tag = "databases",
+    params(("name" = String, Path, description = "Database name")),
+    responses(
+        (status = 200, description = "How to connect", body = Connection),
+        (status = 404, description = "No such database", body = ErrorBody),
+        (status = 409, description = "Not ACTIVE yet", body = ErrorBody)))]
+async fn get_connection(State(cp): State<ControlPlane>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<Connection>> {
+    Ok(Json(cp.connection(&name)?))
+}
+
+/// Delete a database and everything provisioned for it.
+#[utoipa::path(delete, path = "/v1/databases/{name}", tag = "databases",
+    params(("name" = String, Path, description = "Database name")),
+    responses(
+        (status = 202, description = "Accepted: the delete operation", body = Operation),
+        (status = 404, description = "No such database", body = ErrorBody)))]
+async fn delete_database(State(cp): State<ControlPlane>, ApiPath(name): ApiPath<String>) -> ApiResult<Response> {
+    Ok(accepted(cp.delete_database(&name)?))
+}
+
+/// Run SQL against a database as its owner. The operation's id is the
+/// job's id: read the output at `GET /v1/sql-jobs/{id}`.
+#[utoipa::path(post, path = "/v1/databases/{name}/sql-jobs", tag = "sql",
+    params(("name" = String, Path, description = "Database name")),
+    request_body = SqlJobRequest,
+    responses(
+        (status = 202, description = "Accepted: the job's operation", body = Operation),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "No such database", body = ErrorBody),
+        (status = 409, description = "The database is not ACTIVE", body = ErrorBody)))]
+async fn submit_sql(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+    Json(req): Json<SqlJobRequest>,
+) -> ApiResult<Response> {
+    Ok(accepted(cp.submit_sql(&name, req)?))
+}
+
+/// A SQL job and its output.
+#[utoipa::path(get, path = "/v1/sql-jobs/{id}", tag = "sql",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = SqlJob),
+        (status = 404, description = "No such job", body = ErrorBody)))]
+async fn get_sql_job(State(cp): State<ControlPlane>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<SqlJob>> {
+    Ok(Json(cp.get_sql_job(&id)?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct OperationFilter {
+    /// Only operations on this database.
+    target: Option<String>,
+}
+
+/// List operations, newest first.
+#[utoipa::path(get, path = "/v1/operations", tag = "operations",
+    params(OperationFilter),
+    responses((status = 200, description = "Operations", body = OperationList)))]
+async fn list_operations(
+    State(cp): State<ControlPlane>,
+    ApiQuery(filter): ApiQuery<OperationFilter>,
+) -> ApiResult<Json<OperationList>> {
+    Ok(Json(OperationList {
+        operations: cp.list_operations(filter.target.as_deref())?,
+    }))
+}
+
+/// Show an operation and its steps.
+#[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations",
+    params(("id" = String, Path, description = "Operation id")),
+    responses(
+        (status = 200, description = "The operation", body = Operation),
+        (status = 404, description = "No such operation", body = ErrorBody)))]
+async fn get_operation(State(cp): State<ControlPlane>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Operation>> {
+    Ok(Json(cp.get_operation(&id)?))
+}

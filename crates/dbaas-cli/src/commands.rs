@@ -1,0 +1,274 @@
+//! The client commands.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+use clap::Subcommand;
+use dbaas_client::Client;
+use dbaas_model::*;
+
+use crate::{output, ClientArgs, Format};
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Create a database.
+    Create {
+        name: String,
+        #[arg(long, default_value = "postgresql")]
+        engine: String,
+        /// Engine major version (the agent's default when absent).
+        #[arg(long)]
+        version: Option<String>,
+        /// Size of the data volume in GiB.
+        #[arg(long)]
+        size_gb: Option<i64>,
+        /// Wait until the database is ready, showing progress.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List databases.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a database.
+    Show {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show how to connect to a database (includes the password).
+    Connection {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a database and everything provisioned for it.
+    Delete {
+        name: String,
+        /// Wait until it is gone, showing progress.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OpCommand {
+    /// List operations, newest first.
+    List {
+        /// Only operations on this database.
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show an operation and its steps.
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Wait for an operation to finish, showing progress.
+    Wait {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SqlCommand {
+    /// Run SQL against a database, as its owner.
+    Run {
+        /// The dbaas database.
+        name: String,
+        /// The SQL text.
+        #[arg(long, short = 'c', conflicts_with = "file", required_unless_present = "file")]
+        command: Option<String>,
+        /// A file holding the SQL text.
+        #[arg(long, short = 'f')]
+        file: Option<PathBuf>,
+        /// PostgreSQL database to connect to (the database's own by default).
+        #[arg(long, short = 'd')]
+        database: Option<String>,
+        /// Wait for the job and print its output.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a SQL job and its output.
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+fn client(a: &ClientArgs) -> Client {
+    Client::new(&a.address)
+}
+
+/// Waits for an operation, printing each step as it completes when stderr
+/// is a terminal and the output is a table. Fails unless it succeeded.
+async fn wait(c: &Client, op: &Operation, f: Format) -> anyhow::Result<Operation> {
+    let show = f == Format::Table && std::io::stderr().is_terminal();
+    let mut printed = 0usize;
+    if show {
+        eprintln!("{} {} ({})", verb(op.kind), op.target, op.id);
+    }
+    let done = c
+        .wait_operation(&op.id, |o| {
+            if !show {
+                return;
+            }
+            let finished: Vec<&StepRecord> = o
+                .steps
+                .iter()
+                .filter(|s| matches!(s.state, StepState::Done | StepState::Failed))
+                .collect();
+            for s in finished.iter().skip(printed) {
+                let took = match (s.started_at, s.finished_at) {
+                    (Some(a), Some(b)) => format!(" ({:.2}s)", (b - a).num_milliseconds() as f64 / 1000.0),
+                    _ => String::new(),
+                };
+                let mark = if s.state == StepState::Done { "ok  " } else { "FAIL" };
+                eprintln!("  {mark} {}{took}", s.name);
+            }
+            printed = printed.max(finished.len());
+            if o.state == OperationState::Unwinding {
+                eprintln!("  undoing the completed steps...");
+            }
+        })
+        .await?;
+    match done.state {
+        OperationState::Succeeded => Ok(done),
+        OperationState::Unwound => bail!(
+            "{} {} failed and was undone: {}",
+            verb(done.kind),
+            done.target,
+            done.error.clone().unwrap_or_default()
+        ),
+        _ => bail!(
+            "{} {} failed: {}",
+            verb(done.kind),
+            done.target,
+            done.error.clone().unwrap_or_default()
+        ),
+    }
+}
+
+fn verb(k: OperationKind) -> &'static str {
+    match k {
+        OperationKind::CreateDatabase => "creating",
+        OperationKind::DeleteDatabase => "deleting",
+        OperationKind::RunSql => "running SQL on",
+    }
+}
+
+pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
+    match cmd {
+        DbCommand::Create {
+            name,
+            engine,
+            version,
+            size_gb,
+            wait: w,
+            client: a,
+        } => {
+            let c = client(&a);
+            let req = CreateDatabaseRequest {
+                name: name.clone(),
+                engine: Some(engine),
+                version,
+                size_gb,
+            };
+            let op = c.create_database(&req).await?;
+            if !w {
+                output::operation(&op, a.output);
+                return Ok(());
+            }
+            let done = wait(&c, &op, a.output).await?;
+            if a.output == Format::Json {
+                output::json(&done);
+            } else {
+                output::database(&c.get_database(&name).await?, a.output);
+            }
+        }
+        DbCommand::List { client: a } => output::databases(&client(&a).list_databases().await?, a.output),
+        DbCommand::Show { name, client: a } => output::database(&client(&a).get_database(&name).await?, a.output),
+        DbCommand::Connection { name, client: a } => {
+            output::connection(&client(&a).connection(&name).await?, a.output)
+        }
+        DbCommand::Delete { name, wait: w, client: a } => {
+            let c = client(&a);
+            let op = c.delete_database(&name).await?;
+            if w {
+                let done = wait(&c, &op, a.output).await?;
+                if a.output == Format::Json {
+                    output::json(&done);
+                } else {
+                    println!("database {name} deleted");
+                }
+            } else {
+                output::operation(&op, a.output);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn op(cmd: OpCommand) -> anyhow::Result<()> {
+    match cmd {
+        OpCommand::List { target, client: a } => {
+            output::operations(&client(&a).list_operations(target.as_deref()).await?, a.output)
+        }
+        OpCommand::Show { id, client: a } => output::operation(&client(&a).get_operation(&id).await?, a.output),
+        OpCommand::Wait { id, client: a } => {
+            let c = client(&a);
+            let op = c.get_operation(&id).await?;
+            let done = wait(&c, &op, a.output).await?;
+            output::operation(&done, a.output);
+        }
+    }
+    Ok(())
+}
+
+pub async fn sql(cmd: SqlCommand) -> anyhow::Result<()> {
+    match cmd {
+        SqlCommand::Run {
+            name,
+            command,
+            file,
+            database,
+            wait: w,
+            client: a,
+        } => {
+            let sql = match (command, file) {
+                (Some(s), _) => s,
+                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                (None, None) => return Err(anyhow!("give the SQL with --command or --file")),
+            };
+            let c = client(&a);
+            let op = c.submit_sql(&name, &SqlJobRequest { sql, database }).await?;
+            if !w {
+                output::operation(&op, a.output);
+                return Ok(());
+            }
+            // The job's output is shown whether it succeeded or not.
+            let done = c.wait_operation(&op.id, |_| {}).await?;
+            let job = c.get_sql_job(&op.id).await?;
+            output::sql_job(&job, a.output);
+            if done.state != OperationState::Succeeded {
+                bail!("the SQL job {} failed: {}", op.id, done.error.unwrap_or_default());
+            }
+        }
+        SqlCommand::Show { id, client: a } => output::sql_job(&client(&a).get_sql_job(&id).await?, a.output),
+    }
+    Ok(())
+}

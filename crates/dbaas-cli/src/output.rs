@@ -1,0 +1,197 @@
+//! Tables for people, JSON for scripts.
+
+use comfy_table::{presets, ContentArrangement, Table};
+use dbaas_model::*;
+use serde::Serialize;
+
+use crate::Format;
+
+pub fn json<T: Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serialisable"));
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| h.to_string()));
+    t
+}
+
+fn print_table(t: Table) {
+    for line in t.to_string().lines() {
+        println!("{}", line.trim_end().trim_start_matches(' '));
+    }
+}
+
+fn kv(rows: &[(&str, String)]) {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:width$}  {v}");
+    }
+}
+
+fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn state<T: Serialize>(s: &T) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn endpoint(e: &Option<Endpoint>) -> String {
+    e.as_ref().map(|e| format!("{}:{}", e.host, e.port)).unwrap_or_else(|| "-".into())
+}
+
+pub fn databases(dbs: &[Database], f: Format) {
+    if f == Format::Json {
+        return json(&DatabaseList { databases: dbs.to_vec() });
+    }
+    let mut t = table(&["NAME", "STATE", "STATUS", "ENGINE", "VERSION", "SIZE", "ENDPOINT"]);
+    for d in dbs {
+        t.add_row(vec![
+            d.name.clone(),
+            state(&d.state),
+            state(&d.operating_status),
+            d.engine.clone(),
+            d.version.clone(),
+            format!("{} GiB", d.size_gb),
+            endpoint(&d.endpoint),
+        ]);
+    }
+    print_table(t);
+}
+
+pub fn database(d: &Database, f: Format) {
+    if f == Format::Json {
+        return json(d);
+    }
+    let mut rows = vec![
+        ("Name", d.name.clone()),
+        ("ID", d.id.clone()),
+        ("State", state(&d.state)),
+        ("Status", state(&d.operating_status)),
+        ("Engine", format!("{} {}", d.engine, d.version)),
+        ("Size", format!("{} GiB", d.size_gb)),
+        ("Endpoint", endpoint(&d.endpoint)),
+        ("Created", time(&d.created_at)),
+        ("Updated", time(&d.updated_at)),
+    ];
+    if let Some(e) = &d.error {
+        rows.push(("Error", e.clone()));
+    }
+    kv(&rows);
+}
+
+pub fn connection(c: &Connection, f: Format) {
+    if f == Format::Json {
+        return json(c);
+    }
+    kv(&[
+        ("Host", c.host.clone()),
+        ("Port", c.port.to_string()),
+        ("Database", c.database.clone()),
+        ("User", c.user.clone()),
+        ("Password", c.password.clone()),
+        ("URI", c.uri.clone()),
+    ]);
+}
+
+pub fn operations(ops: &[Operation], f: Format) {
+    if f == Format::Json {
+        return json(&OperationList { operations: ops.to_vec() });
+    }
+    let mut t = table(&["ID", "KIND", "TARGET", "STATE", "CREATED"]);
+    for o in ops {
+        t.add_row(vec![
+            o.id.clone(),
+            state(&o.kind),
+            o.target.clone(),
+            state(&o.state),
+            time(&o.created_at),
+        ]);
+    }
+    print_table(t);
+}
+
+pub fn operation(o: &Operation, f: Format) {
+    if f == Format::Json {
+        return json(o);
+    }
+    let mut rows = vec![
+        ("ID", o.id.clone()),
+        ("Kind", state(&o.kind)),
+        ("Target", o.target.clone()),
+        ("State", state(&o.state)),
+        ("Created", time(&o.created_at)),
+        ("Updated", time(&o.updated_at)),
+    ];
+    if let Some(e) = &o.error {
+        rows.push(("Error", e.clone()));
+    }
+    kv(&rows);
+    println!();
+    let mut t = table(&["STEP", "STATE", "STARTED", "TOOK"]);
+    for s in &o.steps {
+        let took = match (s.started_at, s.finished_at) {
+            (Some(a), Some(b)) => format!("{:.2}s", (b - a).num_milliseconds() as f64 / 1000.0),
+            _ => "-".into(),
+        };
+        t.add_row(vec![
+            s.name.clone(),
+            state(&s.state),
+            s.started_at.as_ref().map(time).unwrap_or_else(|| "-".into()),
+            took,
+        ]);
+    }
+    print_table(t);
+}
+
+pub fn sql_job(j: &SqlJob, f: Format) {
+    if f == Format::Json {
+        return json(j);
+    }
+    kv(&[
+        ("Job", j.id.clone()),
+        ("Target", format!("{} (database {})", j.target, j.database)),
+        ("State", state(&j.state)),
+    ]);
+    let Some(out) = &j.output else {
+        if let Some(e) = &j.error {
+            println!("Error     {e}");
+        }
+        return;
+    };
+    for n in &out.notices {
+        println!("{}:  {}", n.severity, n.message);
+    }
+    for s in &out.statements {
+        println!();
+        if s.columns.is_empty() {
+            println!("({} rows affected)", s.rows_affected);
+            continue;
+        }
+        let mut t = table(&s.columns.iter().map(String::as_str).collect::<Vec<_>>());
+        for r in &s.rows {
+            t.add_row(r.iter().map(|v| v.clone().unwrap_or_else(|| "NULL".into())).collect::<Vec<_>>());
+        }
+        print_table(t);
+        println!("({} rows)", s.rows_affected);
+    }
+    if out.truncated {
+        println!("(output truncated at the agent's size limit)");
+    }
+    if let Some(e) = &out.error {
+        println!();
+        println!("ERROR {}: {}", e.sqlstate, e.message);
+        if let Some(d) = &e.detail {
+            println!("DETAIL: {d}");
+        }
+        if let Some(h) = &e.hint {
+            println!("HINT: {h}");
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The agent's configuration, read from HCL like Nomad's and Consul's own
+//! (`dbaas agent --config FILE.hcl`), or preset by `dbaas agent --dev`.
+//!
+//! ```hcl
+//! data_dir = "/var/lib/dbaas"
+//! listen   = "127.0.0.1:4680"
+//!
+//! drivers {
+//!   volumes   = "local"   # where data volumes come from
+//!   addresses = "local"   # where client addresses come from
+//!   runtime   = "local"   # what runs the engines
+//! }
+//!
+//! local {
+//!   address_pool = "127.77.0.0/24"
+//!   port         = 5432
+//!   run_as       = "postgres"
+//! }
+//!
+//! engine "postgresql" {
+//!   default_version = "15"
+//!   version "15" {
+//!     bin_dir = "/usr/lib/postgresql/15/bin"
+//!   }
+//! }
+//!
+//! sql {
+//!   max_output_bytes          = 1048576
+//!   statement_timeout_seconds = 300
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Where the state store, volumes, sockets and connection files live.
+    pub data_dir: PathBuf,
+    /// Address the REST API listens on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default)]
+    pub drivers: DriversConfig,
+    #[serde(default)]
+    pub local: LocalConfig,
+    /// Engines by name; `postgresql` is the only one so far.
+    #[serde(default = "default_engines")]
+    pub engine: BTreeMap<String, EngineConfig>,
+    #[serde(default)]
+    pub sql: SqlConfig,
+    /// Seconds between two checks of every engine by the supervisor.
+    #[serde(default = "default_supervise")]
+    pub supervise_interval_seconds: u64,
+    /// Failpoints to switch on, `NAME=ACTION,...` (see dbaas-saga); also
+    /// read from `DBAAS_FAILPOINTS`. For tests of crash safety.
+    #[serde(default)]
+    pub failpoints: Option<String>,
+}
+
+/// Which driver serves each concern.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriversConfig {
+    #[serde(default = "local")]
+    pub volumes: String,
+    #[serde(default = "local")]
+    pub addresses: String,
+    #[serde(default = "local")]
+    pub runtime: String,
+}
+
+impl Default for DriversConfig {
+    fn default() -> Self {
+        DriversConfig {
+            volumes: local(),
+            addresses: local(),
+            runtime: local(),
+        }
+    }
+}
+
+/// Settings of the local (embedded) drivers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Loopback addresses handed out as floating IPs.
+    #[serde(default = "default_pool")]
+    pub address_pool: String,
+    /// Port every engine listens on, at its own address.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// OS user the engines run as when the agent runs as root.
+    #[serde(default)]
+    pub run_as: Option<String>,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            address_pool: default_pool(),
+            port: default_port(),
+            run_as: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub default_version: String,
+    #[serde(default)]
+    pub version: BTreeMap<String, VersionConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionConfig {
+    /// Directory holding the engine's programs.
+    pub bin_dir: PathBuf,
+}
+
+/// Limits of SQL jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConfig {
+    #[serde(default = "default_max_output")]
+    pub max_output_bytes: usize,
+    #[serde(default = "default_timeout")]
+    pub statement_timeout_seconds: u64,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig {
+            max_output_bytes: default_max_output(),
+            statement_timeout_seconds: default_timeout(),
+        }
+    }
+}
+
+fn local() -> String {
+    "local".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:4680".into()
+}
+fn default_pool() -> String {
+    "127.77.0.0/24".into()
+}
+fn default_port() -> u16 {
+    5432
+}
+fn default_supervise() -> u64 {
+    2
+}
+fn default_max_output() -> usize {
+    1024 * 1024
+}
+fn default_timeout() -> u64 {
+    300
+}
+
+/// PostgreSQL from Debian's packages: every `/usr/lib/postgresql/N/bin`
+/// found, the newest as default; 15 when none is found.
+fn default_engines() -> BTreeMap<String, EngineConfig> {
+    let mut versions = BTreeMap::new();
+    if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let bin = e.path().join("bin");
+            if name.chars().all(|c| c.is_ascii_digit()) && bin.join("initdb").is_file() {
+                versions.insert(name, VersionConfig { bin_dir: bin });
+            }
+        }
+    }
+    if versions.is_empty() {
+        versions.insert(
+            "15".to_string(),
+            VersionConfig {
+                bin_dir: "/usr/lib/postgresql/15/bin".into(),
+            },
+        );
+    }
+    let default_version = versions
+        .keys()
+        .max_by_key(|v| v.parse::<u32>().unwrap_or(0))
+        .cloned()
+        .unwrap_or_else(|| "15".into());
+    BTreeMap::from([(
+        "postgresql".to_string(),
+        EngineConfig {
+            default_version,
+            version: versions,
+        },
+    )])
+}
+
+impl AgentConfig {
+    /// The `--dev` preset: local drivers, state under `data_dir`.
+    pub fn dev(data_dir: PathBuf) -> AgentConfig {
+        AgentConfig {
+            data_dir,
+            listen: default_listen(),
+            drivers: DriversConfig::default(),
+            local: LocalConfig::default(),
+            engine: default_engines(),
+            sql: SqlConfig::default(),
+            supervise_interval_seconds: default_supervise(),
+            failpoints: None,
+        }
+    }
+
+    /// Parses HCL text and checks it.
+    pub fn parse(text: &str) -> Result<AgentConfig, String> {
+        let cfg: AgentConfig = hcl::from_str(text).map_err(|e| e.to_string())?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Reads and checks an HCL file.
+    pub fn load(path: &Path) -> Result<AgentConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Checks what serde cannot.
+    pub fn check(&self) -> Result<(), String> {
+        for (what, v) in [
+            ("drivers.volumes", &self.drivers.volumes),
+            ("drivers.addresses", &self.drivers.addresses),
+            ("drivers.runtime", &self.drivers.runtime),
+        ] {
+            if v != "local" {
+                return Err(format!("{what} = {v:?}: this agent offers only the \"local\" driver"));
+            }
+        }
+        self.pool()?;
+        for (name, e) in &self.engine {
+            if name != "postgresql" {
+                return Err(format!("engine {name:?}: only \"postgresql\" is offered"));
+            }
+            if !e.version.contains_key(&e.default_version) {
+                return Err(format!(
+                    "engine {name:?}: default_version {:?} has no version block",
+                    e.default_version
+                ));
+            }
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("listen = {:?}: expected an address and port, e.g. 127.0.0.1:4680", self.listen));
+        }
+        Ok(())
+    }
+
+    /// The local address pool.
+    pub fn pool(&self) -> Result<ipnet::Ipv4Net, String> {
+        self.local
+            .address_pool
+            .parse()
+            .map_err(|_| format!("local.address_pool = {:?}: expected a CIDR such as 127.77.0.0/24", self.local.address_pool))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../../examples/agent.hcl");
+        let cfg = AgentConfig::parse(text).unwrap();
+        assert_eq!(cfg.listen, "127.0.0.1:4680");
+        assert_eq!(cfg.local.run_as.as_deref(), Some("postgres"));
+        assert_eq!(cfg.engine["postgresql"].default_version, "15");
+        assert_eq!(
+            cfg.engine["postgresql"].version["15"].bin_dir,
+            PathBuf::from("/usr/lib/postgresql/15/bin")
+        );
+        assert_eq!(cfg.sql.statement_timeout_seconds, 300);
+    }
+
+    #[test]
+    fn unknown_keys_and_drivers_are_refused() {
+        let e = AgentConfig::parse("data_dir = \"/x\"\nlisten_addr = \"1\"\n").unwrap_err();
+        assert!(e.contains("listen_addr"), "{e}");
+        let e = AgentConfig::parse("data_dir = \"/x\"\ndrivers { runtime = \"nomad\" }\n").unwrap_err();
+        assert!(e.contains("drivers.runtime"), "{e}");
+        let e = AgentConfig::parse("data_dir = \"/x\"\nlocal { address_pool = \"nope\" }\n").unwrap_err();
+        assert!(e.contains("address_pool"), "{e}");
+    }
+}

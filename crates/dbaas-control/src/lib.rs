@@ -1,0 +1,507 @@
+//! The control plane: what happens when a user asks for something.
+//!
+//! Each request that changes something becomes an operation, recorded in
+//! the state store together with any reservation it needs (a database
+//! name) in one transaction, then run as a saga (see `dbaas-saga`) by the
+//! queue of its database: operations on one database run one at a time, in
+//! the order they were accepted. On start, [`ControlPlane::start`] puts
+//! every unfinished operation back on its queue, so a crash of the agent
+//! loses nothing; the supervisor then finds the engines still running and
+//! adopts them, and restarts those that died.
+//!
+//! Workflows talk to the infrastructure only through the driver traits of
+//! `dbaas-drivers`; which drivers serve is decided by [`build`] from the
+//! agent's configuration.
+
+mod services;
+mod workflows;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use dbaas_model::*;
+use dbaas_saga::{Executor, Failpoints, RunOptions, SagaDef};
+use dbaas_store::{Store, StoreError};
+use tokio::sync::mpsc;
+
+pub use services::{Drivers, Services, Settings};
+pub use workflows::{create_saga, delete_saga, sql_saga};
+
+/// Builds the services the configuration asks for.
+pub fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Services, String> {
+    services::build(cfg, store)
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::internal(e)
+}
+
+/// The control plane. Cheap to clone.
+#[derive(Clone)]
+pub struct ControlPlane {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    svc: Services,
+    failpoints: Failpoints,
+    create: SagaDef<Services>,
+    delete: SagaDef<Services>,
+    sql: SagaDef<Services>,
+    queues: Mutex<HashMap<String, mpsc::UnboundedSender<String>>>,
+    /// Operations queued or running, per database.
+    busy: Mutex<HashMap<String, usize>>,
+    /// Last observed operating status, per database.
+    observed: RwLock<HashMap<String, OperatingStatus>>,
+}
+
+fn new_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    (0..32)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+impl ControlPlane {
+    pub fn new(svc: Services, failpoints: Failpoints) -> ControlPlane {
+        ControlPlane {
+            inner: Arc::new(Inner {
+                svc,
+                failpoints,
+                create: create_saga(),
+                delete: delete_saga(),
+                sql: sql_saga(),
+                queues: Mutex::new(HashMap::new()),
+                busy: Mutex::new(HashMap::new()),
+                observed: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.inner.svc
+    }
+
+    /// Resumes every unfinished operation and starts the supervisor.
+    pub fn start(&self) -> Result<(), String> {
+        let ops = self.inner.svc.store.list_operations().map_err(|e| e.to_string())?;
+        for rec in ops.into_iter().filter(|r| !r.op.state.is_finished()) {
+            tracing::info!(op = %rec.op.id, kind = rec.op.kind.as_str(), target = %rec.op.target, state = ?rec.op.state, "resuming operation");
+            self.enqueue(&rec.op.target, rec.op.id.clone());
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.supervise().await });
+        Ok(())
+    }
+
+    fn enqueue(&self, target: &str, op_id: String) {
+        *self.inner.busy.lock().unwrap().entry(target.to_string()).or_default() += 1;
+        let mut queues = self.inner.queues.lock().unwrap();
+        let tx = queues.entry(target.to_string()).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+            let me = self.clone();
+            let target = target.to_string();
+            tokio::spawn(async move {
+                while let Some(id) = rx.recv().await {
+                    me.run_operation(&id).await;
+                    if let Some(n) = me.inner.busy.lock().unwrap().get_mut(&target) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            });
+            tx
+        });
+        let _ = tx.send(op_id);
+    }
+
+    fn is_busy(&self, target: &str) -> bool {
+        self.inner.busy.lock().unwrap().get(target).copied().unwrap_or(0) > 0
+    }
+
+    /// Runs one operation to a finished state and applies its outcome to
+    /// its database.
+    async fn run_operation(&self, id: &str) {
+        let svc = &self.inner.svc;
+        let mut rec = match svc.store.get_operation(id) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(op = id, error = %e, "cannot read operation");
+                return;
+            }
+        };
+        if rec.op.state.is_finished() {
+            return;
+        }
+        if rec.op.kind == OperationKind::DeleteDatabase && rec.op.state == OperationState::Pending {
+            // Earlier operations on this database are finished now: what
+            // an unwound delete must restore is the state as of this moment.
+            if let Ok(Some(db)) = svc.store.get_database(&rec.op.target) {
+                rec.params["previous_state"] = serde_json::to_value(db.state).unwrap_or_default();
+                if let Err(e) = svc.store.put_operation(&rec) {
+                    tracing::error!(op = id, error = %e, "cannot record operation");
+                    return;
+                }
+            }
+        }
+        let saga = match rec.op.kind {
+            OperationKind::CreateDatabase => &self.inner.create,
+            OperationKind::DeleteDatabase => &self.inner.delete,
+            OperationKind::RunSql => &self.inner.sql,
+        };
+        let done = self.execute(saga, rec, RunOptions::default(), &self.inner.failpoints).await;
+        if let Some(rec) = done {
+            self.apply_outcome(&rec);
+        }
+    }
+
+    /// Executes a saga on an operation record; `None` when the saga log
+    /// could not be written (the operation resumes at the next start).
+    pub async fn execute(
+        &self,
+        saga: &SagaDef<Services>,
+        rec: OperationRecord,
+        options: RunOptions,
+        failpoints: &Failpoints,
+    ) -> Option<OperationRecord> {
+        let svc = &self.inner.svc;
+        let exec = Executor {
+            ctx: svc,
+            log: svc,
+            failpoints,
+            options,
+        };
+        let id = rec.op.id.clone();
+        match exec.execute(saga, rec).await {
+            Ok(rec) => {
+                tracing::info!(op = %rec.op.id, kind = rec.op.kind.as_str(), target = %rec.op.target, state = ?rec.op.state, "operation finished");
+                Some(rec)
+            }
+            Err(e) => {
+                tracing::error!(op = %id, error = %e, "operation interrupted");
+                None
+            }
+        }
+    }
+
+    /// Marks the database when an operation ended in a way that needs the
+    /// user's attention.
+    pub fn apply_outcome(&self, rec: &OperationRecord) {
+        if rec.op.state != OperationState::Failed || rec.op.kind == OperationKind::RunSql {
+            return;
+        }
+        let db_id = rec.params["db_id"].as_str().unwrap_or_default().to_string();
+        let hint = match rec.op.kind {
+            OperationKind::CreateDatabase => format!(
+                "create did not finish ({}); delete it with `dbaas db delete {}`",
+                rec.op.error.as_deref().unwrap_or("unknown error"),
+                rec.op.target
+            ),
+            _ => format!(
+                "delete did not finish ({}); run `dbaas db delete {}` again to finish it",
+                rec.op.error.as_deref().unwrap_or("unknown error"),
+                rec.op.target
+            ),
+        };
+        let _ = self.inner.svc.store.update_database(&rec.op.target, |db| {
+            if db.id == db_id {
+                db.state = DatabaseState::Error;
+                db.error = Some(hint);
+                db.updated_at = Utc::now();
+            }
+        });
+    }
+
+    fn new_operation(kind: OperationKind, target: &str, saga: &SagaDef<Services>, params: serde_json::Value) -> OperationRecord {
+        let now = Utc::now();
+        OperationRecord {
+            op: Operation {
+                id: uuid::Uuid::new_v4().to_string(),
+                kind,
+                target: target.to_string(),
+                state: OperationState::Pending,
+                steps: saga.new_steps(),
+                error: None,
+                created_at: now,
+                updated_at: now,
+            },
+            params,
+            outputs: Default::default(),
+        }
+    }
+
+    /// Accepts a create request: validates it, reserves the name and
+    /// records the operation in one transaction, and queues it.
+    pub fn create_database(&self, req: CreateDatabaseRequest) -> Result<Operation, ApiError> {
+        let rec = self.accept_create(req)?;
+        self.enqueue(&rec.op.target, rec.op.id.clone());
+        Ok(rec.op)
+    }
+
+    /// The accepting half of [`create_database`], without queueing; tests
+    /// use it to run the saga themselves.
+    pub fn accept_create(&self, req: CreateDatabaseRequest) -> Result<OperationRecord, ApiError> {
+        validate_name(&req.name)?;
+        let svc = &self.inner.svc;
+        let engine = req.engine.clone().unwrap_or_else(|| "postgresql".into());
+        let versions = svc.drivers.runtime.versions(&engine);
+        if versions.is_empty() {
+            return Err(ApiError::invalid(
+                "engine",
+                format!("unknown engine {engine:?}; this agent offers: postgresql"),
+            ));
+        }
+        let version = match &req.version {
+            Some(v) => v.clone(),
+            None => svc
+                .settings
+                .default_versions
+                .get(&engine)
+                .cloned()
+                .unwrap_or_else(|| versions[versions.len() - 1].clone()),
+        };
+        if !versions.contains(&version) {
+            return Err(ApiError::invalid(
+                "version",
+                format!(
+                    "{engine} version {version:?} is not available on this agent; available: {}",
+                    versions.join(", ")
+                ),
+            ));
+        }
+        let size_gb = validate_size_gb(req.size_gb)?;
+        let now = Utc::now();
+        let db_id = uuid::Uuid::new_v4().to_string();
+        let rec = Self::new_operation(
+            OperationKind::CreateDatabase,
+            &req.name,
+            &self.inner.create,
+            serde_json::json!({ "db_id": db_id }),
+        );
+        let db = DatabaseRecord {
+            name: req.name.clone(),
+            id: db_id,
+            engine,
+            version,
+            size_gb,
+            state: DatabaseState::Build,
+            endpoint: None,
+            owner_password: new_password(),
+            created_at: now,
+            updated_at: now,
+            error: None,
+            created_by: rec.op.id.clone(),
+        };
+        match svc.store.insert_database_with_operation(&db, &rec) {
+            Ok(()) => Ok(rec),
+            Err(StoreError::AlreadyExists(_)) => Err(ApiError::conflict(format!(
+                "a database named {:?} already exists; choose another name, or delete it first with `dbaas db delete {}`",
+                req.name, req.name
+            ))),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    fn find_record(&self, name: &str) -> Result<DatabaseRecord, ApiError> {
+        validate_name(name)?;
+        self.inner
+            .svc
+            .store
+            .get_database(name)
+            .map_err(store_err)?
+            .ok_or_else(|| ApiError::not_found(format!("no database named {name:?}; `dbaas db list` shows them")))
+    }
+
+    fn operating_status(&self, db: &DatabaseRecord) -> OperatingStatus {
+        if db.state != DatabaseState::Active {
+            return OperatingStatus::Unknown;
+        }
+        self.inner
+            .observed
+            .read()
+            .unwrap()
+            .get(&db.name)
+            .copied()
+            .unwrap_or(OperatingStatus::Unknown)
+    }
+
+    pub fn get_database(&self, name: &str) -> Result<Database, ApiError> {
+        let db = self.find_record(name)?;
+        Ok(db.view(self.operating_status(&db)))
+    }
+
+    pub fn list_databases(&self) -> Result<Vec<Database>, ApiError> {
+        let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;
+        Ok(dbs.iter().map(|d| d.view(self.operating_status(d))).collect())
+    }
+
+    pub fn connection(&self, name: &str) -> Result<Connection, ApiError> {
+        let db = self.find_record(name)?;
+        if db.state != DatabaseState::Active {
+            return Err(ApiError::conflict(format!(
+                "database {name:?} is {:?}; connection details are given once it is ACTIVE (`dbaas db show {name}`)",
+                db.state
+            )));
+        }
+        db.connection()
+            .ok_or_else(|| ApiError::conflict(format!("database {name:?} has no address yet")))
+    }
+
+    /// Accepts a delete. Deleting a database whose delete is already under
+    /// way returns that operation.
+    pub fn delete_database(&self, name: &str) -> Result<Operation, ApiError> {
+        let db = self.find_record(name)?;
+        let store = &self.inner.svc.store;
+        let ops = store.list_operations().map_err(store_err)?;
+        if let Some(existing) = ops.iter().find(|o| {
+            o.op.kind == OperationKind::DeleteDatabase
+                && o.op.target == name
+                && !o.op.state.is_finished()
+                && o.params["db_id"] == db.id.as_str()
+        }) {
+            return Ok(existing.op.clone());
+        }
+        let rec = Self::new_operation(
+            OperationKind::DeleteDatabase,
+            name,
+            &self.inner.delete,
+            serde_json::json!({ "db_id": db.id, "previous_state": db.state }),
+        );
+        store.put_operation(&rec).map_err(store_err)?;
+        self.enqueue(name, rec.op.id.clone());
+        Ok(rec.op)
+    }
+
+    /// Accepts a SQL job against a database.
+    pub fn submit_sql(&self, name: &str, req: SqlJobRequest) -> Result<Operation, ApiError> {
+        let rec = self.accept_sql(name, req)?;
+        self.enqueue(name, rec.op.id.clone());
+        Ok(rec.op)
+    }
+
+    pub fn accept_sql(&self, name: &str, req: SqlJobRequest) -> Result<OperationRecord, ApiError> {
+        validate_sql(&req.sql)?;
+        let database = req.database.clone().unwrap_or_else(|| name.to_string());
+        validate_pg_database(&database)?;
+        let db = self.find_record(name)?;
+        if matches!(db.state, DatabaseState::Deleting | DatabaseState::Error) {
+            return Err(ApiError::conflict(format!(
+                "database {name:?} is {:?}; SQL jobs run on ACTIVE databases only",
+                db.state
+            )));
+        }
+        let rec = Self::new_operation(
+            OperationKind::RunSql,
+            name,
+            &self.inner.sql,
+            serde_json::json!({ "db_id": db.id, "database": database, "sql": req.sql }),
+        );
+        self.inner.svc.store.put_operation(&rec).map_err(store_err)?;
+        Ok(rec)
+    }
+
+    pub fn get_sql_job(&self, id: &str) -> Result<SqlJob, ApiError> {
+        validate_operation_id(id)?;
+        let rec = self
+            .inner
+            .svc
+            .store
+            .get_operation(id)
+            .map_err(store_err)?
+            .filter(|r| r.op.kind == OperationKind::RunSql)
+            .ok_or_else(|| ApiError::not_found(format!("no SQL job with id {id}")))?;
+        let output = self.inner.svc.store.get_sql_output(id).map_err(store_err)?;
+        Ok(SqlJob {
+            id: rec.op.id.clone(),
+            target: rec.op.target.clone(),
+            database: rec.params["database"].as_str().unwrap_or_default().to_string(),
+            state: rec.op.state,
+            created_at: rec.op.created_at,
+            finished_at: rec.op.state.is_finished().then_some(rec.op.updated_at),
+            output,
+            error: rec.op.error.clone(),
+        })
+    }
+
+    pub fn get_operation(&self, id: &str) -> Result<Operation, ApiError> {
+        validate_operation_id(id)?;
+        self.inner
+            .svc
+            .store
+            .get_operation(id)
+            .map_err(store_err)?
+            .map(|r| r.op)
+            .ok_or_else(|| ApiError::not_found(format!("no operation with id {id}; `dbaas op list` shows them")))
+    }
+
+    /// Operations, newest first, optionally only those on one database.
+    pub fn list_operations(&self, target: Option<&str>) -> Result<Vec<Operation>, ApiError> {
+        if let Some(t) = target {
+            validate_name(t)?;
+        }
+        let mut ops: Vec<Operation> = self
+            .inner
+            .svc
+            .store
+            .list_operations()
+            .map_err(store_err)?
+            .into_iter()
+            .map(|r| r.op)
+            .filter(|o| target.is_none_or(|t| o.target == t))
+            .collect();
+        ops.reverse();
+        Ok(ops)
+    }
+
+    /// The reconciliation loop for engines: every ACTIVE database with no
+    /// operation under way should have a running engine. A dead engine is
+    /// restarted; a running one (also one found after the agent restarted)
+    /// is adopted as it is.
+    async fn supervise(&self) {
+        let interval = self.inner.svc.settings.supervise_interval;
+        loop {
+            self.supervise_once().await;
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// One pass of the supervisor.
+    pub async fn supervise_once(&self) {
+        let svc = &self.inner.svc;
+        let dbs = match svc.store.list_databases() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "supervisor cannot read databases");
+                return;
+            }
+        };
+        let names: Vec<String> = dbs.iter().map(|d| d.name.clone()).collect();
+        self.inner.observed.write().unwrap().retain(|k, _| names.contains(k));
+        for db in dbs {
+            if db.state != DatabaseState::Active || self.is_busy(&db.name) {
+                continue;
+            }
+            let status = match svc.observe_engine(&db).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(db = %db.name, error = %e, "engine check failed");
+                    OperatingStatus::Offline
+                }
+            };
+            self.inner.observed.write().unwrap().insert(db.name.clone(), status);
+        }
+    }
+}
+
+/// Where the agent's files live under its data directory.
+pub fn connections_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("connections")
+}
+
+/// The supervisor's default period.
+pub const DEFAULT_SUPERVISE: Duration = Duration::from_secs(2);

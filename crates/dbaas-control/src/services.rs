@@ -1,0 +1,173 @@
+//! What workflow steps work with: the state store, the drivers, settings.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbaas_drivers::{AddressDriver, EngineRuntime, EngineSpec, EngineStatus, VolumeDriver};
+use dbaas_model::{DatabaseRecord, OperatingStatus, OperationRecord};
+use dbaas_postgres::JobLimits;
+use dbaas_saga::{SagaLog, StepError};
+use dbaas_store::Store;
+
+/// The drivers serving each concern.
+#[derive(Clone)]
+pub struct Drivers {
+    pub volumes: Arc<dyn VolumeDriver>,
+    pub addresses: Arc<dyn AddressDriver>,
+    pub runtime: Arc<dyn EngineRuntime>,
+}
+
+/// Settings the workflows need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// Default version per engine.
+    pub default_versions: BTreeMap<String, String>,
+    pub sql_limits: JobLimits,
+    pub supervise_interval: Duration,
+}
+
+/// The context every saga step receives.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub drivers: Drivers,
+    pub settings: Settings,
+}
+
+impl SagaLog for Services {
+    fn save(&self, record: &OperationRecord) -> Result<(), String> {
+        self.store.put_operation(record).map_err(|e| e.to_string())
+    }
+}
+
+pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Services, String> {
+    let pool = cfg.pool()?;
+    let pg = cfg
+        .engine
+        .get("postgresql")
+        .ok_or("the configuration names no postgresql engine")?;
+    let run_as = cfg.local.run_as.clone().or_else(|| {
+        // PostgreSQL refuses root; Debian's packages create this user.
+        nix::unistd::geteuid().is_root().then(|| "postgres".to_string())
+    });
+    let runtime = dbaas_local::LocalRuntime::new(dbaas_local::LocalRuntimeConfig {
+        data_dir: cfg.data_dir.clone(),
+        versions: pg.version.iter().map(|(v, c)| (v.clone(), c.bin_dir.clone())).collect(),
+        run_as,
+    })?;
+    let addresses = dbaas_local::LocalAddresses::new(store.clone(), pool, cfg.local.port)?;
+    let volumes = dbaas_local::LocalVolumes::new(cfg.data_dir.join("volumes"));
+    Ok(Services {
+        store,
+        drivers: Drivers {
+            volumes: Arc::new(volumes),
+            addresses: Arc::new(addresses),
+            runtime: Arc::new(runtime),
+        },
+        settings: Settings {
+            data_dir: cfg.data_dir.clone(),
+            default_versions: cfg
+                .engine
+                .iter()
+                .map(|(e, c)| (e.clone(), c.default_version.clone()))
+                .collect(),
+            sql_limits: JobLimits {
+                max_output_bytes: cfg.sql.max_output_bytes,
+                statement_timeout: Duration::from_secs(cfg.sql.statement_timeout_seconds),
+            },
+            supervise_interval: Duration::from_secs(cfg.supervise_interval_seconds.max(1)),
+        },
+    })
+}
+
+pub(crate) fn driver_err(e: dbaas_drivers::DriverError) -> StepError {
+    StepError::new(e.0)
+}
+
+impl Services {
+    /// The deterministic name of everything provisioned for a database:
+    /// its name plus the start of its id, so a later database of the same
+    /// name never collides with leftovers of an earlier one.
+    pub fn instance_name(db: &DatabaseRecord) -> String {
+        format!("dbaas-{}-{}", db.name, &db.id[..8])
+    }
+
+    /// The engine spec of a database, or None when its volume or address
+    /// does not exist (nothing of the engine can exist then either).
+    pub async fn spec(&self, db: &DatabaseRecord) -> Result<Option<EngineSpec>, StepError> {
+        let instance = Self::instance_name(db);
+        let volume = self.drivers.volumes.find(&instance).await.map_err(driver_err)?;
+        let endpoint = self.drivers.addresses.find(&instance).await.map_err(driver_err)?;
+        Ok(match (volume, endpoint) {
+            (Some(volume), Some(endpoint)) => Some(EngineSpec {
+                instance,
+                engine: db.engine.clone(),
+                version: db.version.clone(),
+                volume,
+                endpoint,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Checks a database's engine; restarts it when it died.
+    pub async fn observe_engine(&self, db: &DatabaseRecord) -> Result<OperatingStatus, StepError> {
+        let Some(spec) = self.spec(db).await? else {
+            return Ok(OperatingStatus::Offline);
+        };
+        let rt = &self.drivers.runtime;
+        match rt.status(&spec).await.map_err(driver_err)? {
+            EngineStatus::Absent => return Ok(OperatingStatus::Offline),
+            EngineStatus::Stopped => {
+                tracing::warn!(db = %db.name, "engine is not running; restarting it");
+                rt.ensure_running(&spec).await.map_err(driver_err)?;
+                tracing::info!(db = %db.name, "engine restarted");
+            }
+            EngineStatus::Running => {}
+        }
+        Ok(if dbaas_postgres::ping(&rt.admin_access(&spec)).await {
+            OperatingStatus::Online
+        } else {
+            OperatingStatus::Offline
+        })
+    }
+
+    pub fn connection_file(&self, name: &str) -> PathBuf {
+        crate::connections_dir(&self.settings.data_dir).join(format!("{name}.yml"))
+    }
+
+    /// Writes the connection YAML a git-ops repository would keep: written
+    /// to a temporary file and renamed, readable by the agent's user only
+    /// (it holds a password).
+    pub fn write_connection_file(&self, db: &DatabaseRecord) -> Result<(), StepError> {
+        let Some(conn) = db.connection() else {
+            return Err(StepError::new(format!("database {} has no address yet", db.name)));
+        };
+        let dir = crate::connections_dir(&self.settings.data_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| StepError::new(format!("creating {}: {e}", dir.display())))?;
+        let yaml = serde_norway::to_string(&conn).map_err(|e| StepError::new(e.to_string()))?;
+        let text = format!(
+            "# Connection to the dbaas database {:?}, written by dbaas.\n{yaml}",
+            db.name
+        );
+        let path = self.connection_file(&db.name);
+        let tmp = path.with_extension("yml.tmp");
+        std::fs::write(&tmp, text).map_err(|e| StepError::new(format!("writing {}: {e}", tmp.display())))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StepError::new(e.to_string()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| StepError::new(format!("writing {}: {e}", path.display())))?;
+        Ok(())
+    }
+
+    pub fn remove_connection_file(&self, name: &str) -> Result<(), StepError> {
+        match std::fs::remove_file(self.connection_file(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StepError::new(format!("removing the connection file: {e}"))),
+        }
+    }
+}

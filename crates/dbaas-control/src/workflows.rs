@@ -1,0 +1,380 @@
+//! The sagas: create a database, delete it, run a SQL job.
+//!
+//! Each saga is an enum of its steps; `run` and `undo` match on it. Steps
+//! find what they act on by the database's name *and* id (given in the
+//! operation's parameters), so a step re-run after a crash acts on the same
+//! incarnation of a database even if the name was reused since.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use dbaas_model::{DatabaseRecord, DatabaseState, SqlOutput};
+use dbaas_saga::{SagaDef, Step, StepCtx, StepError};
+use serde_json::{json, Value};
+
+use crate::services::{driver_err, Services};
+
+impl Services {
+    /// The database an operation acts on, when it still exists.
+    fn find_db(&self, s: &StepCtx<'_>) -> Result<Option<DatabaseRecord>, StepError> {
+        let id = s.params()["db_id"].as_str().unwrap_or_default();
+        let db = self
+            .store
+            .get_database(s.target())
+            .map_err(|e| StepError::new(e.to_string()))?;
+        Ok(db.filter(|d| d.id == id))
+    }
+
+    fn db(&self, s: &StepCtx<'_>) -> Result<DatabaseRecord, StepError> {
+        self.find_db(s)?
+            .ok_or_else(|| StepError::new(format!("database {} no longer exists", s.target())))
+    }
+
+    fn set_state(&self, s: &StepCtx<'_>, state: DatabaseState) -> Result<(), StepError> {
+        let id = s.params()["db_id"].as_str().unwrap_or_default().to_string();
+        self.store
+            .update_database(s.target(), |d| {
+                if d.id == id {
+                    d.state = state;
+                    d.error = None;
+                    d.updated_at = Utc::now();
+                }
+            })
+            .map_err(|e| StepError::new(e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn store_err(e: dbaas_store::StoreError) -> StepError {
+    StepError::new(e.to_string())
+}
+
+/// Steps of creating a database.
+#[derive(Debug, Clone, Copy)]
+pub enum CreateStep {
+    /// The name was reserved when the request was accepted; undo frees it.
+    ReserveName,
+    AllocateAddress,
+    CreateVolume,
+    InitializeEngine,
+    StartEngine,
+    CreateOwner,
+    PublishConnection,
+    MarkActive,
+}
+
+pub fn create_saga() -> SagaDef<Services> {
+    use CreateStep::*;
+    SagaDef {
+        name: "create_database",
+        steps: [
+            ReserveName,
+            AllocateAddress,
+            CreateVolume,
+            InitializeEngine,
+            StartEngine,
+            CreateOwner,
+            PublishConnection,
+            MarkActive,
+        ]
+        .into_iter()
+        .map(|s| Arc::new(s) as Arc<dyn Step<Services>>)
+        .collect(),
+    }
+}
+
+#[async_trait]
+impl Step<Services> for CreateStep {
+    fn name(&self) -> &'static str {
+        match self {
+            CreateStep::ReserveName => "reserve_name",
+            CreateStep::AllocateAddress => "allocate_address",
+            CreateStep::CreateVolume => "create_volume",
+            CreateStep::InitializeEngine => "initialize_engine",
+            CreateStep::StartEngine => "start_engine",
+            CreateStep::CreateOwner => "create_owner",
+            CreateStep::PublishConnection => "publish_connection",
+            CreateStep::MarkActive => "mark_active",
+        }
+    }
+
+    async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
+        let db = svc.db(s)?;
+        let instance = Services::instance_name(&db);
+        let d = &svc.drivers;
+        match self {
+            CreateStep::ReserveName => Ok(json!({ "instance": instance })),
+            CreateStep::AllocateAddress => {
+                let ep = d.addresses.ensure(&instance).await.map_err(driver_err)?;
+                let ep2 = ep.clone();
+                svc.store
+                    .update_database(&db.name, |r| {
+                        if r.id == db.id {
+                            r.endpoint = Some(ep2);
+                        }
+                    })
+                    .map_err(store_err)?;
+                Ok(json!({ "host": ep.host, "port": ep.port }))
+            }
+            CreateStep::CreateVolume => {
+                let v = d.volumes.ensure(&instance, db.size_gb).await.map_err(driver_err)?;
+                Ok(json!({ "volume": v.id }))
+            }
+            CreateStep::InitializeEngine => {
+                let spec = need_spec(svc, &db).await?;
+                d.runtime.ensure_initialized(&spec).await.map_err(driver_err)?;
+                Ok(Value::Null)
+            }
+            CreateStep::StartEngine => {
+                let spec = need_spec(svc, &db).await?;
+                d.runtime.ensure_running(&spec).await.map_err(driver_err)?;
+                Ok(Value::Null)
+            }
+            CreateStep::CreateOwner => {
+                let spec = need_spec(svc, &db).await?;
+                let access = d.runtime.admin_access(&spec);
+                dbaas_postgres::ensure_owner(&access, &db.name, &db.name, &db.owner_password)
+                    .await
+                    .map_err(|e| StepError::new(format!("creating the owner role and database: {e}")))?;
+                Ok(json!({ "database": db.name, "owner": db.name }))
+            }
+            CreateStep::PublishConnection => {
+                svc.write_connection_file(&db)?;
+                Ok(json!({ "file": svc.connection_file(&db.name) }))
+            }
+            CreateStep::MarkActive => {
+                svc.set_state(s, DatabaseState::Active)?;
+                Ok(Value::Null)
+            }
+        }
+    }
+
+    async fn undo(&self, svc: &Services, s: &StepCtx<'_>) -> Result<(), StepError> {
+        // The record goes last (ReserveName), so every other undo can still
+        // derive the instance name from it.
+        let Some(db) = svc.find_db(s)? else {
+            return Ok(());
+        };
+        let instance = Services::instance_name(&db);
+        let d = &svc.drivers;
+        match self {
+            CreateStep::ReserveName => svc.store.remove_database(&db.name, &db.id).map_err(store_err),
+            CreateStep::AllocateAddress => {
+                d.addresses.release(&instance).await.map_err(driver_err)?;
+                svc.store
+                    .update_database(&db.name, |r| {
+                        if r.id == db.id {
+                            r.endpoint = None;
+                        }
+                    })
+                    .map_err(store_err)?;
+                Ok(())
+            }
+            CreateStep::CreateVolume => d.volumes.delete(&instance).await.map_err(driver_err),
+            CreateStep::InitializeEngine => match svc.spec(&db).await? {
+                Some(spec) => d.runtime.destroy(&spec).await.map_err(driver_err),
+                None => Ok(()),
+            },
+            CreateStep::StartEngine => match svc.spec(&db).await? {
+                Some(spec) => d.runtime.stop(&spec).await.map_err(driver_err),
+                None => Ok(()),
+            },
+            // The role and database live in the engine's data, which the
+            // volume's undo removes.
+            CreateStep::CreateOwner => Ok(()),
+            CreateStep::PublishConnection => svc.remove_connection_file(&db.name),
+            CreateStep::MarkActive => {
+                svc.set_state(s, DatabaseState::Build)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn need_spec(svc: &Services, db: &DatabaseRecord) -> Result<dbaas_drivers::EngineSpec, StepError> {
+    svc.spec(db)
+        .await?
+        .ok_or_else(|| StepError::new(format!("the volume or address of {} is missing", db.name)))
+}
+
+/// Steps of deleting a database. From `destroy_engine` on, data is gone:
+/// a failure there leaves the database in ERROR and a new delete finishes
+/// the job.
+#[derive(Debug, Clone, Copy)]
+pub enum DeleteStep {
+    MarkDeleting,
+    UnpublishConnection,
+    StopEngine,
+    DestroyEngine,
+    DeleteVolume,
+    ReleaseAddress,
+    ForgetDatabase,
+}
+
+pub fn delete_saga() -> SagaDef<Services> {
+    use DeleteStep::*;
+    SagaDef {
+        name: "delete_database",
+        steps: [
+            MarkDeleting,
+            UnpublishConnection,
+            StopEngine,
+            DestroyEngine,
+            DeleteVolume,
+            ReleaseAddress,
+            ForgetDatabase,
+        ]
+        .into_iter()
+        .map(|s| Arc::new(s) as Arc<dyn Step<Services>>)
+        .collect(),
+    }
+}
+
+#[async_trait]
+impl Step<Services> for DeleteStep {
+    fn name(&self) -> &'static str {
+        match self {
+            DeleteStep::MarkDeleting => "mark_deleting",
+            DeleteStep::UnpublishConnection => "unpublish_connection",
+            DeleteStep::StopEngine => "stop_engine",
+            DeleteStep::DestroyEngine => "destroy_engine",
+            DeleteStep::DeleteVolume => "delete_volume",
+            DeleteStep::ReleaseAddress => "release_address",
+            DeleteStep::ForgetDatabase => "forget_database",
+        }
+    }
+
+    fn reversible(&self) -> bool {
+        matches!(
+            self,
+            DeleteStep::MarkDeleting | DeleteStep::UnpublishConnection | DeleteStep::StopEngine
+        )
+    }
+
+    async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
+        // Past the point of no return a re-run may find the record gone
+        // (ForgetDatabase done): that is success.
+        let Some(db) = svc.find_db(s)? else {
+            return Ok(Value::Null);
+        };
+        let instance = Services::instance_name(&db);
+        let d = &svc.drivers;
+        match self {
+            DeleteStep::MarkDeleting => svc.set_state(s, DatabaseState::Deleting)?,
+            DeleteStep::UnpublishConnection => svc.remove_connection_file(&db.name)?,
+            DeleteStep::StopEngine => {
+                if let Some(spec) = svc.spec(&db).await? {
+                    d.runtime.stop(&spec).await.map_err(driver_err)?;
+                }
+            }
+            DeleteStep::DestroyEngine => {
+                if let Some(spec) = svc.spec(&db).await? {
+                    d.runtime.destroy(&spec).await.map_err(driver_err)?;
+                }
+            }
+            DeleteStep::DeleteVolume => d.volumes.delete(&instance).await.map_err(driver_err)?,
+            DeleteStep::ReleaseAddress => d.addresses.release(&instance).await.map_err(driver_err)?,
+            DeleteStep::ForgetDatabase => svc.store.remove_database(&db.name, &db.id).map_err(store_err)?,
+        }
+        Ok(Value::Null)
+    }
+
+    async fn undo(&self, svc: &Services, s: &StepCtx<'_>) -> Result<(), StepError> {
+        let Some(db) = svc.find_db(s)? else {
+            return Ok(());
+        };
+        match self {
+            DeleteStep::MarkDeleting => {
+                let previous: DatabaseState = serde_json::from_value(s.params()["previous_state"].clone())
+                    .unwrap_or(DatabaseState::Active);
+                svc.set_state(s, previous)
+            }
+            DeleteStep::UnpublishConnection => {
+                if db.endpoint.is_some() {
+                    svc.write_connection_file(&db)?;
+                }
+                Ok(())
+            }
+            DeleteStep::StopEngine => {
+                if let Some(spec) = svc.spec(&db).await? {
+                    if svc.drivers.runtime.status(&spec).await.map_err(driver_err)?
+                        != dbaas_drivers::EngineStatus::Absent
+                    {
+                        svc.drivers.runtime.ensure_running(&spec).await.map_err(driver_err)?;
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(StepError::new(format!("step {} cannot be undone", self.name()))),
+        }
+    }
+}
+
+/// Steps of a SQL job.
+#[derive(Debug, Clone, Copy)]
+pub enum SqlStep {
+    CheckDatabase,
+    Execute,
+}
+
+pub fn sql_saga() -> SagaDef<Services> {
+    SagaDef {
+        name: "run_sql",
+        steps: vec![Arc::new(SqlStep::CheckDatabase), Arc::new(SqlStep::Execute)],
+    }
+}
+
+#[async_trait]
+impl Step<Services> for SqlStep {
+    fn name(&self) -> &'static str {
+        match self {
+            SqlStep::CheckDatabase => "check_database",
+            SqlStep::Execute => "execute",
+        }
+    }
+
+    fn reversible(&self) -> bool {
+        matches!(self, SqlStep::CheckDatabase)
+    }
+
+    /// A user's SQL is never run twice: after a crash mid-job its outcome
+    /// is reported unknown instead.
+    fn repeatable(&self) -> bool {
+        matches!(self, SqlStep::CheckDatabase)
+    }
+
+    async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
+        let db = svc.db(s)?;
+        match self {
+            SqlStep::CheckDatabase => {
+                if db.state != DatabaseState::Active {
+                    return Err(StepError::new(format!(
+                        "database {} is {:?}; SQL jobs run on ACTIVE databases only",
+                        db.name, db.state
+                    )));
+                }
+                Ok(Value::Null)
+            }
+            SqlStep::Execute => {
+                let spec = need_spec(svc, &db).await?;
+                let access = svc.drivers.runtime.admin_access(&spec);
+                let database = s.params()["database"].as_str().unwrap_or(&db.name).to_string();
+                let sql = s.params()["sql"].as_str().unwrap_or_default();
+                let out: SqlOutput =
+                    dbaas_postgres::run_job(&access, &db.name, &database, sql, &svc.settings.sql_limits)
+                        .await
+                        .map_err(|e| StepError::new(format!("could not run the SQL: {e}")))?;
+                svc.store.put_sql_output(s.op_id(), &out).map_err(store_err)?;
+                if let Some(e) = &out.error {
+                    return Err(StepError::new(format!("SQL error {}: {}", e.sqlstate, e.message)));
+                }
+                Ok(json!({ "statements": out.statements.len() }))
+            }
+        }
+    }
+
+    async fn undo(&self, _svc: &Services, _s: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
+    }
+}

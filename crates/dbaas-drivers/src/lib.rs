@@ -1,0 +1,129 @@
+//! The driver interfaces: what a workflow asks of the infrastructure.
+//!
+//! Workflows (in `dbaas-control`) are written against these traits only.
+//! The local drivers (`dbaas-local`) implement them on one machine; the
+//! production drivers (Cinder volumes, Neutron floating IPs, Nomad jobs
+//! placed on Pacemaker host pairs) implement the same traits, and the
+//! agent's configuration chooses which.
+//!
+//! Every method is idempotent: resources are named deterministically by the
+//! caller, `ensure_*` looks up before it creates, and removing something
+//! that is not there succeeds. That is what lets a saga re-run a step after
+//! a crash without leaking or duplicating anything.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use dbaas_model::Endpoint;
+use serde::{Deserialize, Serialize};
+
+/// A driver failure, with a message that says what failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DriverError(pub String);
+
+impl DriverError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        DriverError(msg.into())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DriverError>;
+
+/// A data volume, as provisioned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    /// The deterministic name the workflow chose.
+    pub name: String,
+    /// The driver's own id (a Cinder volume id; the path locally).
+    pub id: String,
+    pub size_gb: u32,
+    /// Where the volume is mounted on the host that runs the engine.
+    pub mount_path: PathBuf,
+}
+
+/// Data volumes (Cinder in production, directories locally).
+#[async_trait]
+pub trait VolumeDriver: Send + Sync {
+    /// Creates the volume named `name` unless it exists; returns it.
+    async fn ensure(&self, name: &str, size_gb: u32) -> Result<Volume>;
+    /// The volume named `name`, if it exists.
+    async fn find(&self, name: &str) -> Result<Option<Volume>>;
+    /// Deletes the volume named `name` and its data. Absent is success.
+    async fn delete(&self, name: &str) -> Result<()>;
+    /// Names of every volume this driver manages, to find orphans.
+    async fn list(&self) -> Result<Vec<String>>;
+}
+
+/// Client-facing addresses (Neutron floating IPs in production, loopback
+/// addresses locally).
+#[async_trait]
+pub trait AddressDriver: Send + Sync {
+    /// Allocates an address to `owner` unless it holds one; returns it.
+    async fn ensure(&self, owner: &str) -> Result<Endpoint>;
+    /// The address held by `owner`, if any.
+    async fn find(&self, owner: &str) -> Result<Option<Endpoint>>;
+    /// Releases the address held by `owner`. Holding none is success.
+    async fn release(&self, owner: &str) -> Result<()>;
+    /// Owners of every allocated address, to find orphans.
+    async fn list(&self) -> Result<Vec<String>>;
+}
+
+/// What an engine runtime needs to run one database's engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EngineSpec {
+    /// The deterministic instance name (also the volume's name).
+    pub instance: String,
+    pub engine: String,
+    pub version: String,
+    pub volume: Volume,
+    pub endpoint: Endpoint,
+}
+
+/// Observed state of an engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EngineStatus {
+    /// Its data is initialised and the server process is running.
+    Running,
+    /// Its data is initialised; no server runs.
+    Stopped,
+    /// No data directory: never initialised, or destroyed.
+    Absent,
+}
+
+/// How the control plane reaches an engine as its administrator. Locally
+/// that is the engine's private unix socket; the superuser is never
+/// reachable over the network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdminAccess {
+    /// Directory holding the unix socket, or a host name.
+    pub host: String,
+    pub port: u16,
+    pub superuser: String,
+}
+
+/// Runs database engines (Nomad service jobs in production, supervised
+/// local processes in the embedded mode).
+#[async_trait]
+pub trait EngineRuntime: Send + Sync {
+    /// Versions this runtime can run for `engine`.
+    fn versions(&self, engine: &str) -> Vec<String>;
+    /// Prepares what makes later creates fast (images, templates). Called
+    /// in the background when the agent starts.
+    async fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Prepares the engine's data on its volume unless already done.
+    async fn ensure_initialized(&self, spec: &EngineSpec) -> Result<()>;
+    /// Starts the engine unless it runs; returns when it accepts
+    /// connections.
+    async fn ensure_running(&self, spec: &EngineSpec) -> Result<()>;
+    /// Stops the engine if it runs.
+    async fn stop(&self, spec: &EngineSpec) -> Result<()>;
+    /// Removes everything the runtime made for this engine outside its
+    /// volume (sockets, job definitions). Absent is success.
+    async fn destroy(&self, spec: &EngineSpec) -> Result<()>;
+    async fn status(&self, spec: &EngineSpec) -> Result<EngineStatus>;
+    /// How to reach the engine as its administrator.
+    fn admin_access(&self, spec: &EngineSpec) -> AdminAccess;
+}

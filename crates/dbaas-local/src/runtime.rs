@@ -1,0 +1,317 @@
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use dbaas_drivers::{AdminAccess, DriverError, EngineRuntime, EngineSpec, EngineStatus, Result};
+
+/// Configuration of the local engine runtime.
+#[derive(Debug, Clone)]
+pub struct LocalRuntimeConfig {
+    /// The agent's data directory; templates and sockets live under it.
+    pub data_dir: PathBuf,
+    /// PostgreSQL major version -> directory holding initdb, pg_ctl, postgres.
+    pub versions: BTreeMap<String, PathBuf>,
+    /// OS user the engines run as. PostgreSQL refuses to run as root, so an
+    /// agent running as root needs one (`postgres` by default).
+    pub run_as: Option<String>,
+}
+
+/// Runs PostgreSQL servers as local processes.
+///
+/// A new engine's data directory is a copy of a template made once per
+/// version by `initdb` (copying is several times faster than initdb).
+/// Servers are started by `pg_ctl` in a process group of their own, so a
+/// crash of the agent (or a Ctrl-C in its terminal) does not take them
+/// down; the agent finds them again through `postmaster.pid`.
+pub struct LocalRuntime {
+    cfg: LocalRuntimeConfig,
+    template_lock: tokio::sync::Mutex<()>,
+}
+
+const ENGINE: &str = "postgresql";
+
+fn err(what: impl std::fmt::Display) -> DriverError {
+    DriverError::new(what.to_string())
+}
+
+impl LocalRuntime {
+    pub fn new(cfg: LocalRuntimeConfig) -> std::result::Result<Self, String> {
+        for (v, dir) in &cfg.versions {
+            for tool in ["initdb", "pg_ctl", "postgres"] {
+                if !dir.join(tool).is_file() {
+                    return Err(format!(
+                        "PostgreSQL {v}: {} not found; install PostgreSQL {v} (Debian: apt-get install postgresql-{v}) or set its bin_dir in the agent configuration",
+                        dir.join(tool).display()
+                    ));
+                }
+            }
+        }
+        // A unix socket path is limited to 107 bytes:
+        // <data-dir>/s/<16 hex>/.s.PGSQL.NNNNN must fit.
+        let longest = cfg.data_dir.as_os_str().len() + "/s/".len() + 16 + "/.s.PGSQL.65535".len();
+        if longest > 107 {
+            return Err(format!(
+                "the data directory path {} is too long for PostgreSQL's unix sockets (at most {} bytes); choose a shorter --data-dir",
+                cfg.data_dir.display(),
+                107 - (longest - cfg.data_dir.as_os_str().len())
+            ));
+        }
+        Ok(LocalRuntime {
+            cfg,
+            template_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn bin(&self, version: &str, tool: &str) -> Result<PathBuf> {
+        self.cfg
+            .versions
+            .get(version)
+            .map(|d| d.join(tool))
+            .ok_or_else(|| err(format!("PostgreSQL {version} is not configured on this agent")))
+    }
+
+    fn pgdata(spec: &EngineSpec) -> PathBuf {
+        spec.volume.mount_path.join("pgdata")
+    }
+
+    fn socket_dir(&self, spec: &EngineSpec) -> PathBuf {
+        self.cfg
+            .data_dir
+            .join("s")
+            .join(format!("{:016x}", crate::fnv1a(&spec.instance)))
+    }
+
+    fn template_dir(&self, version: &str) -> PathBuf {
+        self.cfg.data_dir.join("templates").join(format!("{ENGINE}-{version}"))
+    }
+
+    /// Runs a PostgreSQL tool, as the engine user when one is configured.
+    async fn run(&self, program: &Path, args: &[&str]) -> Result<String> {
+        let mut cmd = match &self.cfg.run_as {
+            Some(user) if nix::unistd::geteuid().is_root() => {
+                let mut c = tokio::process::Command::new("runuser");
+                c.arg("-u").arg(user).arg("--").arg(program);
+                c
+            }
+            _ => tokio::process::Command::new(program),
+        };
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: a server started by pg_ctl must
+            // survive the agent and signals sent to the agent's terminal.
+            .process_group(0)
+            .kill_on_drop(false);
+        let out = cmd
+            .output()
+            .await
+            .map_err(|e| err(format!("running {}: {e}", program.display())))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            Err(err(format!(
+                "{} {} failed ({}): {}",
+                program.file_name().unwrap_or_default().to_string_lossy(),
+                args.first().copied().unwrap_or(""),
+                out.status,
+                last_lines(&format!("{stdout}\n{stderr}"), 5)
+            )))
+        }
+    }
+
+    /// Gives `path` to the engine user.
+    fn chown(&self, path: &Path) -> Result<()> {
+        if let Some(user) = &self.cfg.run_as {
+            if nix::unistd::geteuid().is_root() {
+                let u = nix::unistd::User::from_name(user)
+                    .map_err(err)?
+                    .ok_or_else(|| err(format!("the engine user {user:?} does not exist; create it or set local.run_as")))?;
+                nix::unistd::chown(path, Some(u.uid), Some(u.gid))
+                    .map_err(|e| err(format!("chown {}: {e}", path.display())))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the template data directory of `version` unless it exists.
+    pub async fn ensure_template(&self, version: &str) -> Result<PathBuf> {
+        let _guard = self.template_lock.lock().await;
+        let dir = self.template_dir(version);
+        if dir.join("PG_VERSION").is_file() {
+            return Ok(dir);
+        }
+        let initdb = self.bin(version, "initdb")?;
+        let parent = dir.parent().expect("template dir has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| err(format!("creating {}: {e}", parent.display())))?;
+        let tmp = parent.join(format!("{ENGINE}-{version}.tmp"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| err(format!("creating {}: {e}", tmp.display())))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        self.chown(&tmp)?;
+        let tmp_s = tmp.to_string_lossy().into_owned();
+        self.run(
+            &initdb,
+            &[
+                "-D",
+                &tmp_s,
+                "-U",
+                dbaas_postgres::SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-instructions",
+            ],
+        )
+        .await?;
+        std::fs::write(tmp.join("pg_hba.conf"), dbaas_postgres::HBA_CONF).map_err(err)?;
+        let conf = tmp.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).map_err(err)?;
+        text.push_str("\ninclude_if_exists = 'dbaas.conf'\n");
+        std::fs::write(&conf, text).map_err(err)?;
+        std::fs::rename(&tmp, &dir).map_err(|e| err(format!("renaming template into place: {e}")))?;
+        Ok(dir)
+    }
+
+    fn read_pid(pgdata: &Path) -> Option<i32> {
+        let text = std::fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    fn is_alive(pid: i32) -> bool {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    }
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+#[async_trait]
+impl EngineRuntime for LocalRuntime {
+    fn versions(&self, engine: &str) -> Vec<String> {
+        if engine == ENGINE {
+            self.cfg.versions.keys().cloned().collect()
+        } else {
+            vec![]
+        }
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        for v in self.cfg.versions.keys() {
+            self.ensure_template(v).await?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_initialized(&self, spec: &EngineSpec) -> Result<()> {
+        let pgdata = Self::pgdata(spec);
+        let sockets = self.socket_dir(spec);
+        std::fs::create_dir_all(&sockets).map_err(|e| err(format!("creating {}: {e}", sockets.display())))?;
+        std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        self.chown(&sockets)?;
+        if !pgdata.join("PG_VERSION").is_file() {
+            let template = self.ensure_template(&spec.version).await?;
+            let tmp = spec.volume.mount_path.join("pgdata.tmp");
+            let _ = std::fs::remove_dir_all(&tmp);
+            self.chown(&spec.volume.mount_path)?;
+            let out = tokio::process::Command::new("cp")
+                .arg("-a")
+                .arg(&template)
+                .arg(&tmp)
+                .output()
+                .await
+                .map_err(|e| err(format!("copying the template: {e}")))?;
+            if !out.status.success() {
+                return Err(err(format!(
+                    "copying the template data directory failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            std::fs::rename(&tmp, &pgdata).map_err(|e| err(format!("moving the data directory into place: {e}")))?;
+        }
+        // Written on every run: the endpoint or socket may have changed.
+        let conf = dbaas_postgres::server_conf(
+            &spec.endpoint.host,
+            spec.endpoint.port,
+            &sockets.to_string_lossy(),
+        );
+        let conf_path = pgdata.join("dbaas.conf");
+        std::fs::write(&conf_path, conf).map_err(|e| err(format!("writing {}: {e}", conf_path.display())))?;
+        self.chown(&conf_path)?;
+        Ok(())
+    }
+
+    async fn ensure_running(&self, spec: &EngineSpec) -> Result<()> {
+        match self.status(spec).await? {
+            EngineStatus::Running => return Ok(()),
+            EngineStatus::Absent => {
+                return Err(err(format!(
+                    "the data directory of {} is missing; the engine cannot start",
+                    spec.instance
+                )))
+            }
+            EngineStatus::Stopped => {}
+        }
+        let pg_ctl = self.bin(&spec.version, "pg_ctl")?;
+        let pgdata = Self::pgdata(spec).to_string_lossy().into_owned();
+        let log = spec.volume.mount_path.join("postgres.log").to_string_lossy().into_owned();
+        self.run(&pg_ctl, &["start", "-D", &pgdata, "-l", &log, "-w", "-t", "60", "-s"])
+            .await
+            .map_err(|e| err(format!("{e} (server log: {log})")))?;
+        Ok(())
+    }
+
+    async fn stop(&self, spec: &EngineSpec) -> Result<()> {
+        if self.status(spec).await? != EngineStatus::Running {
+            return Ok(());
+        }
+        let pg_ctl = self.bin(&spec.version, "pg_ctl")?;
+        let pgdata = Self::pgdata(spec).to_string_lossy().into_owned();
+        if self
+            .run(&pg_ctl, &["stop", "-D", &pgdata, "-m", "fast", "-w", "-t", "30", "-s"])
+            .await
+            .is_err()
+        {
+            self.run(&pg_ctl, &["stop", "-D", &pgdata, "-m", "immediate", "-w", "-t", "30", "-s"])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, spec: &EngineSpec) -> Result<()> {
+        self.stop(spec).await?;
+        let sockets = self.socket_dir(spec);
+        match std::fs::remove_dir_all(&sockets) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(format!("removing {}: {e}", sockets.display()))),
+        }
+    }
+
+    async fn status(&self, spec: &EngineSpec) -> Result<EngineStatus> {
+        let pgdata = Self::pgdata(spec);
+        if !pgdata.join("PG_VERSION").is_file() {
+            return Ok(EngineStatus::Absent);
+        }
+        Ok(match Self::read_pid(&pgdata) {
+            Some(pid) if Self::is_alive(pid) => EngineStatus::Running,
+            _ => EngineStatus::Stopped,
+        })
+    }
+
+    fn admin_access(&self, spec: &EngineSpec) -> AdminAccess {
+        AdminAccess {
+            host: self.socket_dir(spec).to_string_lossy().into_owned(),
+            port: spec.endpoint.port,
+            superuser: dbaas_postgres::SUPERUSER.to_string(),
+        }
+    }
+}

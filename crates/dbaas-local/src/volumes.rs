@@ -1,0 +1,109 @@
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use dbaas_drivers::{DriverError, Result, Volume, VolumeDriver};
+
+/// Volumes as directories under one root. The size is recorded, not
+/// enforced: a directory has no quota.
+pub struct LocalVolumes {
+    root: PathBuf,
+}
+
+const META: &str = ".dbaas-volume.json";
+
+impl LocalVolumes {
+    pub fn new(root: PathBuf) -> Self {
+        LocalVolumes { root }
+    }
+
+    fn volume(&self, name: &str, size_gb: u32) -> Volume {
+        let path = self.root.join(name);
+        Volume {
+            name: name.to_string(),
+            id: path.display().to_string(),
+            size_gb,
+            mount_path: path,
+        }
+    }
+}
+
+fn io(what: &str, e: std::io::Error) -> DriverError {
+    DriverError::new(format!("{what}: {e}"))
+}
+
+#[async_trait]
+impl VolumeDriver for LocalVolumes {
+    async fn ensure(&self, name: &str, size_gb: u32) -> Result<Volume> {
+        if let Some(v) = self.find(name).await? {
+            return Ok(v);
+        }
+        let v = self.volume(name, size_gb);
+        // The metadata file is written last: a directory without it is a
+        // half-made volume, completed by the next ensure.
+        tokio::fs::create_dir_all(&v.mount_path)
+            .await
+            .map_err(|e| io(&format!("creating volume directory {}", v.mount_path.display()), e))?;
+        let meta = serde_json::json!({ "name": name, "size_gb": size_gb }).to_string();
+        tokio::fs::write(v.mount_path.join(META), meta)
+            .await
+            .map_err(|e| io("writing volume metadata", e))?;
+        Ok(v)
+    }
+
+    async fn find(&self, name: &str) -> Result<Option<Volume>> {
+        let path = self.root.join(name).join(META);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => {
+                let meta: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| DriverError::new(format!("{}: {e}", path.display())))?;
+                let size = meta["size_gb"].as_u64().unwrap_or(0) as u32;
+                Ok(Some(self.volume(name, size)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&format!("reading {}", path.display()), e)),
+        }
+    }
+
+    async fn delete(&self, name: &str) -> Result<()> {
+        let path = self.root.join(name);
+        match tokio::fs::remove_dir_all(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&format!("deleting volume directory {}", path.display()), e)),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut rd = match tokio::fs::read_dir(&self.root).await {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io("listing volumes", e)),
+        };
+        while let Some(entry) = rd.next_entry().await.map_err(|e| io("listing volumes", e))? {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn volumes_are_idempotent_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let vols = LocalVolumes::new(dir.path().join("volumes"));
+        let a = vols.ensure("v1", 5).await.unwrap();
+        assert!(a.mount_path.is_dir());
+        assert_eq!(vols.ensure("v1", 5).await.unwrap(), a);
+        assert_eq!(vols.find("v1").await.unwrap().unwrap().size_gb, 5);
+        assert_eq!(vols.list().await.unwrap(), vec!["v1".to_string()]);
+        vols.delete("v1").await.unwrap();
+        vols.delete("v1").await.unwrap();
+        assert!(!a.mount_path.exists());
+        assert!(vols.find("v1").await.unwrap().is_none());
+    }
+}

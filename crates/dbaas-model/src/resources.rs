@@ -1,0 +1,355 @@
+//! Resources as the API shows them, and the records the agent keeps.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Life-cycle state of a database, as the control plane intends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DatabaseState {
+    /// Being created.
+    Build,
+    /// Created and serving.
+    Active,
+    /// Being deleted.
+    Deleting,
+    /// An operation failed in a way that needs attention; see `error`.
+    Error,
+}
+
+/// Whether the engine answers, as last observed by the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OperatingStatus {
+    /// The engine accepted a connection at the last check.
+    Online,
+    /// The engine did not answer at the last check.
+    Offline,
+    /// Not checked yet, or the database is not in a state to be checked.
+    Unknown,
+}
+
+/// Where clients reach a database: the floating IP and port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+/// A database as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Database {
+    /// The unique name chosen at creation.
+    pub name: String,
+    /// Stable identifier; resource names in the cloud derive from it.
+    pub id: String,
+    pub engine: String,
+    pub version: String,
+    pub size_gb: u32,
+    pub state: DatabaseState,
+    pub operating_status: OperatingStatus,
+    /// Where clients connect, once allocated.
+    pub endpoint: Option<Endpoint>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Why the database is in ERROR, and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the agent stores about a database. Holds the owner's password, so it
+/// is never returned by the API as is: see [`DatabaseRecord::view`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseRecord {
+    pub name: String,
+    pub id: String,
+    pub engine: String,
+    pub version: String,
+    pub size_gb: u32,
+    pub state: DatabaseState,
+    pub endpoint: Option<Endpoint>,
+    pub owner_password: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub error: Option<String>,
+    /// The operation that created this record; an unwound create removes
+    /// only the record it made.
+    pub created_by: String,
+}
+
+impl DatabaseRecord {
+    pub fn view(&self, operating_status: OperatingStatus) -> Database {
+        Database {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            engine: self.engine.clone(),
+            version: self.version.clone(),
+            size_gb: self.size_gb,
+            state: self.state,
+            operating_status,
+            endpoint: self.endpoint.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            error: self.error.clone(),
+        }
+    }
+
+    /// The PostgreSQL database and owner role are both named after the
+    /// database.
+    pub fn connection(&self) -> Option<Connection> {
+        let ep = self.endpoint.as_ref()?;
+        Some(Connection::new(
+            &self.name,
+            &ep.host,
+            ep.port,
+            &self.name,
+            &self.name,
+            &self.owner_password,
+        ))
+    }
+}
+
+/// Everything a client needs to connect. Also written as YAML to
+/// `<data-dir>/connections/NAME.yml` for a git-ops repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Connection {
+    /// The dbaas database this connection is for.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// A libpq connection URI with the same values.
+    pub uri: String,
+}
+
+impl Connection {
+    pub fn new(name: &str, host: &str, port: u16, db: &str, user: &str, password: &str) -> Self {
+        // Names and generated passwords are restricted to URI-safe
+        // characters by validation, so no percent-encoding is needed.
+        let uri = format!("postgres://{user}:{password}@{host}:{port}/{db}");
+        Connection {
+            name: name.into(),
+            host: host.into(),
+            port,
+            database: db.into(),
+            user: user.into(),
+            password: password.into(),
+            uri,
+        }
+    }
+}
+
+/// Request to create a database.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDatabaseRequest {
+    /// 1 to 48 characters: lowercase letters, digits and hyphens, starting
+    /// with a letter and not ending with a hyphen.
+    pub name: String,
+    /// Engine; `postgresql` (the default) is the only one offered.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// Major version of the engine; the agent's default when absent.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Size of the data volume in GiB, 1 to 16384; 10 when absent.
+    #[serde(default)]
+    pub size_gb: Option<i64>,
+}
+
+/// Request to run SQL against a database, as its owner.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlJobRequest {
+    /// One or more SQL statements, run in one implicit transaction unless
+    /// they manage transactions themselves.
+    pub sql: String,
+    /// The PostgreSQL database to connect to; the database's own by default.
+    #[serde(default)]
+    pub database: Option<String>,
+}
+
+/// Kinds of operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    CreateDatabase,
+    DeleteDatabase,
+    RunSql,
+}
+
+impl OperationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationKind::CreateDatabase => "create_database",
+            OperationKind::DeleteDatabase => "delete_database",
+            OperationKind::RunSql => "run_sql",
+        }
+    }
+}
+
+/// State of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationState {
+    /// Accepted, waiting for earlier operations on the same database.
+    Pending,
+    /// Its steps are running.
+    Running,
+    /// A step failed; completed steps are being undone.
+    Unwinding,
+    /// Every step completed.
+    Succeeded,
+    /// A step failed after a point of no return, or an undo failed; see
+    /// `error`.
+    Failed,
+    /// A step failed and every completed step was undone: nothing changed.
+    Unwound,
+}
+
+impl OperationState {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            OperationState::Succeeded | OperationState::Failed | OperationState::Unwound
+        )
+    }
+}
+
+/// State of one step of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Undoing,
+    Undone,
+}
+
+/// One step of an operation, with its timestamps.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StepRecord {
+    pub name: String,
+    pub state: StepState,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A durable, multi-step operation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Operation {
+    pub id: String,
+    pub kind: OperationKind,
+    /// Name of the database the operation acts on.
+    pub target: String,
+    pub state: OperationState,
+    pub steps: Vec<StepRecord>,
+    /// Why the operation failed or was unwound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the agent stores about an operation: the public view plus the
+/// outputs steps hand to later steps (never secrets).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperationRecord {
+    pub op: Operation,
+    /// Parameters given when the operation was accepted.
+    pub params: serde_json::Value,
+    /// Output of each completed step, by step name.
+    pub outputs: BTreeMap<String, serde_json::Value>,
+}
+
+/// Result of one statement of a SQL job.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatementResult {
+    /// Column names, in order. Empty for statements that return no rows.
+    pub columns: Vec<String>,
+    /// Rows, each an array of values in column order: text as PostgreSQL
+    /// prints it, or null.
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows returned or affected, as PostgreSQL's command tag reports.
+    pub rows_affected: u64,
+}
+
+/// A notice or warning the server sent while the job ran.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SqlNotice {
+    pub severity: String,
+    pub sqlstate: String,
+    pub message: String,
+}
+
+/// The error that stopped a SQL job, as PostgreSQL reported it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SqlError {
+    /// The five-character SQLSTATE code, e.g. `42P01` for a missing table.
+    pub sqlstate: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Character position in the submitted SQL, 1-based.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+}
+
+/// Captured output of a SQL job.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct SqlOutput {
+    pub statements: Vec<StatementResult>,
+    pub notices: Vec<SqlNotice>,
+    pub error: Option<SqlError>,
+    /// True when rows were dropped to keep the output under the agent's
+    /// size limit.
+    pub truncated: bool,
+}
+
+/// A SQL job: the operation that ran it, and what it printed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SqlJob {
+    /// The job's id, which is also its operation's id.
+    pub id: String,
+    /// The dbaas database it ran against.
+    pub target: String,
+    /// The PostgreSQL database it connected to.
+    pub database: String,
+    pub state: OperationState,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Present once the job ran.
+    pub output: Option<SqlOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Liveness answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+/// A list of databases.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DatabaseList {
+    pub databases: Vec<Database>,
+}
+
+/// A list of operations, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OperationList {
+    pub operations: Vec<Operation>,
+}

@@ -1,0 +1,267 @@
+//! PostgreSQL, the first engine: its server configuration, how the control
+//! plane provisions a database's owner, and how a user's SQL job runs.
+//!
+//! User text never reaches SQL by splicing: identifiers go through
+//! [`quote_ident`], the one literal the agent builds itself (a generated
+//! password) through [`quote_literal`], lookups use bind parameters, and a
+//! job's SQL is sent to the server as the job's whole text.
+
+use std::time::Duration;
+
+use dbaas_drivers::AdminAccess;
+use dbaas_model::{SqlError, SqlNotice, SqlOutput, StatementResult};
+use futures_util::{stream, StreamExt};
+use tokio_postgres::{AsyncMessage, Client, NoTls, SimpleQueryMessage};
+
+/// The superuser every engine is initialised with.
+pub const SUPERUSER: &str = "postgres";
+
+/// Quotes an identifier for PostgreSQL: double quotes, inner quotes doubled.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Quotes a string literal (standard_conforming_strings is on in every
+/// supported version): single quotes, inner quotes doubled.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Quotes a value for postgresql.conf.
+fn conf_value(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// The settings dbaas owns, written to `dbaas.conf` and included by
+/// `postgresql.conf`.
+pub fn server_conf(listen_host: &str, port: u16, socket_dir: &str) -> String {
+    format!(
+        "# Written by dbaas; changes are overwritten.\n\
+         listen_addresses = {}\n\
+         port = {port}\n\
+         unix_socket_directories = {}\n\
+         unix_socket_permissions = 0700\n\
+         password_encryption = 'scram-sha-256'\n\
+         logging_collector = off\n",
+        conf_value(listen_host),
+        conf_value(socket_dir),
+    )
+}
+
+/// Client authentication: anything on the private socket (reachable by
+/// the agent alone) is trusted; over the network the superuser is refused
+/// and everyone else needs a SCRAM password.
+pub const HBA_CONF: &str = "# Written by dbaas.\n\
+local   all   all                 trust\n\
+host    all   postgres  all       reject\n\
+host    all   all       all       scram-sha-256\n";
+
+/// A failure talking to PostgreSQL, with the server's message.
+#[derive(Debug, Clone)]
+pub struct PgError(pub String);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => PgError(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+            None => PgError(e.to_string()),
+        }
+    }
+}
+
+fn config(access: &AdminAccess, user: &str, database: &str) -> tokio_postgres::Config {
+    let mut c = tokio_postgres::Config::new();
+    c.host(&access.host)
+        .port(access.port)
+        .user(user)
+        .dbname(database)
+        .application_name("dbaas")
+        .connect_timeout(Duration::from_secs(5));
+    c
+}
+
+/// Connects over the admin access as `user`, driving the connection in the
+/// background and discarding notices.
+pub async fn connect(access: &AdminAccess, user: &str, database: &str) -> Result<Client, PgError> {
+    let (client, conn) = config(access, user, database).connect(NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// True when the engine accepts a connection and answers a query.
+pub async fn ping(access: &AdminAccess) -> bool {
+    let attempt = async {
+        let c = connect(access, &access.superuser, "postgres").await?;
+        c.simple_query("SELECT 1").await?;
+        Ok::<_, PgError>(())
+    };
+    matches!(tokio::time::timeout(Duration::from_secs(3), attempt).await, Ok(Ok(())))
+}
+
+/// Creates the owner role (with `password`) and the database it owns,
+/// unless they exist; resets the password when the role exists, so a
+/// re-run converges on the recorded one.
+pub async fn ensure_owner(access: &AdminAccess, database: &str, owner: &str, password: &str) -> Result<(), PgError> {
+    let c = connect(access, &access.superuser, "postgres").await?;
+    let role_exists = !c
+        .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&owner])
+        .await?
+        .is_empty();
+    let verb = if role_exists { "ALTER" } else { "CREATE" };
+    c.batch_execute(&format!(
+        "{verb} ROLE {} LOGIN PASSWORD {}",
+        quote_ident(owner),
+        quote_literal(password)
+    ))
+    .await?;
+    let db_exists = !c
+        .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+        .await?
+        .is_empty();
+    if !db_exists {
+        c.batch_execute(&format!(
+            "CREATE DATABASE {} OWNER {}",
+            quote_ident(database),
+            quote_ident(owner)
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Limits applied to a SQL job.
+#[derive(Debug, Clone)]
+pub struct JobLimits {
+    /// Stop keeping rows once the captured output reaches this size.
+    pub max_output_bytes: usize,
+    /// Server-side statement timeout.
+    pub statement_timeout: Duration,
+}
+
+/// Runs a user's SQL as `user` against `database` and captures what the
+/// server returns: rows of each statement, notices, and the error with its
+/// SQLSTATE. An error from the server is part of the output, not a failure
+/// of the job runner; `Err` means the engine could not be reached.
+pub async fn run_job(
+    access: &AdminAccess,
+    user: &str,
+    database: &str,
+    sql: &str,
+    limits: &JobLimits,
+) -> Result<SqlOutput, PgError> {
+    let mut cfg = config(access, user, database);
+    cfg.options(&format!(
+        "-c statement_timeout={}",
+        limits.statement_timeout.as_millis()
+    ));
+    let (client, mut conn) = cfg.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            match m {
+                Ok(AsyncMessage::Notice(n)) => {
+                    let _ = tx.send(SqlNotice {
+                        severity: n.severity().to_string(),
+                        sqlstate: n.code().code().to_string(),
+                        message: n.message().to_string(),
+                    });
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+
+    let mut out = SqlOutput::default();
+    let mut size = 0usize;
+    match client.simple_query(sql).await {
+        Ok(messages) => {
+            let mut current: Option<StatementResult> = None;
+            for m in messages {
+                match m {
+                    SimpleQueryMessage::RowDescription(cols) => {
+                        current = Some(StatementResult {
+                            columns: cols.iter().map(|c| c.name().to_string()).collect(),
+                            rows: vec![],
+                            rows_affected: 0,
+                        });
+                    }
+                    SimpleQueryMessage::Row(row) => {
+                        let cur = current.get_or_insert_with(|| StatementResult {
+                            columns: row.columns().iter().map(|c| c.name().to_string()).collect(),
+                            rows: vec![],
+                            rows_affected: 0,
+                        });
+                        let values: Vec<Option<String>> =
+                            (0..row.len()).map(|i| row.get(i).map(str::to_string)).collect();
+                        let row_size: usize = values.iter().map(|v| v.as_ref().map_or(4, |s| s.len() + 3)).sum();
+                        if size + row_size > limits.max_output_bytes {
+                            out.truncated = true;
+                        } else {
+                            size += row_size;
+                            cur.rows.push(values);
+                        }
+                    }
+                    SimpleQueryMessage::CommandComplete(n) => {
+                        let mut r = current.take().unwrap_or(StatementResult {
+                            columns: vec![],
+                            rows: vec![],
+                            rows_affected: 0,
+                        });
+                        r.rows_affected = n;
+                        out.statements.push(r);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err(e) => match e.as_db_error() {
+            Some(db) => {
+                out.error = Some(SqlError {
+                    sqlstate: db.code().code().to_string(),
+                    message: db.message().to_string(),
+                    detail: db.detail().map(str::to_string),
+                    hint: db.hint().map(str::to_string),
+                    position: match db.position() {
+                        Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p),
+                        _ => None,
+                    },
+                })
+            }
+            None => return Err(PgError::from(e)),
+        },
+    }
+    drop(client);
+    let _ = driver.await;
+    while let Ok(n) = rx.try_recv() {
+        out.notices.push(n);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_and_literals_cannot_escape_their_quotes() {
+        assert_eq!(quote_ident("a\"; drop table x; --"), "\"a\"\"; drop table x; --\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn server_conf_quotes_paths() {
+        let c = server_conf("127.0.0.1", 5432, "/tmp/it's");
+        assert!(c.contains("unix_socket_directories = '/tmp/it''s'"));
+        assert!(c.contains("port = 5432"));
+    }
+}

@@ -1,0 +1,34 @@
+# dbaas agent configuration (HCL). Run with: dbaas agent --config examples/agent.hcl
+
+data_dir = "/var/lib/dbaas"
+listen   = "127.0.0.1:4680"
+
+# Which driver serves each concern. Only "local" exists so far; the
+# OpenStack, Nomad and Pacemaker drivers slot in here.
+drivers {
+  volumes   = "local"
+  addresses = "local"
+  runtime   = "local"
+}
+
+local {
+  # Loopback addresses handed out as floating IPs, one per database.
+  address_pool = "127.77.0.0/24"
+  port         = 5432
+  # PostgreSQL refuses to run as root: engines run as this user.
+  run_as = "postgres"
+}
+
+engine "postgresql" {
+  default_version = "15"
+  version "15" {
+    bin_dir = "/usr/lib/postgresql/15/bin"
+  }
+}
+
+sql {
+  max_output_bytes          = 1048576
+  statement_timeout_seconds = 300
+}
+
+supervise_interval_seconds = 2
