@@ -57,7 +57,7 @@ enum Command {
 pub fn main() -> ExitCode {
     // One TLS crypto provider for the whole process, chosen before any TLS
     // client is built.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    dbaas_client::install_crypto_provider();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -5,6 +5,13 @@ use std::time::Duration;
 use dbaas_model::*;
 use serde::de::DeserializeOwned;
 
+/// Installs the process's one TLS crypto provider (ring). Call it first
+/// thing in `main`, before any client is built; calling it again is
+/// harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Address used when neither `--address` nor `DBAAS_ADDR` is given.
 pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:4680";
 

@@ -184,8 +184,21 @@ impl LocalRuntime {
         text.lines().next()?.trim().parse().ok()
     }
 
+    /// A process that exists and is not a zombie. A postmaster that died
+    /// after its parent (pg_ctl) exited is reparented to PID 1, which may
+    /// not reap it: such a zombie is dead even though kill(pid, 0) succeeds.
     fn is_alive(pid: i32) -> bool {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+            return false;
+        }
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command name, which is in parentheses.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X"),
+            Err(_) => true,
+        }
     }
 }
 
