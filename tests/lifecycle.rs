@@ -16,7 +16,10 @@ async fn create_use_run_sql_delete_leaves_nothing() {
 
     let op = agent.create("orders").await;
     assert_eq!(op.state, OperationState::Succeeded, "{op:?}");
-    assert!(op.steps.iter().all(|s| s.state == StepState::Done && s.started_at.is_some() && s.finished_at.is_some()));
+    assert!(op
+        .steps
+        .iter()
+        .all(|s| s.state == StepState::Done && s.started_at.is_some() && s.finished_at.is_some()));
 
     let db = c.get_database("orders").await.unwrap();
     assert_eq!(db.state, DatabaseState::Active);
@@ -33,19 +36,31 @@ async fn create_use_run_sql_delete_leaves_nothing() {
     pg.batch_execute("CREATE TABLE items (id int PRIMARY KEY, label text); INSERT INTO items VALUES (1, 'one'), (2, NULL);")
         .await
         .unwrap();
-    let rows = pg.query("SELECT label FROM items ORDER BY id", &[]).await.unwrap();
+    let rows = pg
+        .query("SELECT label FROM items ORDER BY id", &[])
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].get::<_, Option<String>>(0).as_deref(), Some("one"));
 
     // The connection file a git-ops repository keeps says the same.
     let yaml = std::fs::read_to_string(agent.data_dir().join("connections/orders.yml")).unwrap();
     assert!(yaml.contains(&format!("uri: {}", conn.uri)), "{yaml}");
-    assert!(yaml.contains(&format!("password: {}", conn.password)), "{yaml}");
+    assert!(
+        yaml.contains(&format!("password: {}", conn.password)),
+        "{yaml}"
+    );
 
     // The superuser is not reachable over the network.
     let su = format!("postgres://postgres@{}:{}/postgres", conn.host, conn.port);
-    let err = tokio_postgres::connect(&su, tokio_postgres::NoTls).await.err().expect("superuser refused");
-    let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_else(|| err.to_string());
+    let err = tokio_postgres::connect(&su, tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("superuser refused");
+    let msg = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_else(|| err.to_string());
     assert!(msg.contains("pg_hba.conf rejects"), "{msg}");
 
     // An admin SQL job through the API returns the rows, with notices.
@@ -68,14 +83,23 @@ async fn create_use_run_sql_delete_leaves_nothing() {
     assert_eq!(select.columns, vec!["id", "label"]);
     assert_eq!(
         select.rows,
-        vec![vec![Some("1".to_string()), Some("one".to_string())], vec![Some("2".to_string()), None]]
+        vec![
+            vec![Some("1".to_string()), Some("one".to_string())],
+            vec![Some("2".to_string()), None]
+        ]
     );
     assert_eq!(out.notices.len(), 1);
     assert_eq!(out.notices[0].message, "counting");
 
     // A failing job reports the server's SQLSTATE.
     let bad = c
-        .submit_sql("orders", &SqlJobRequest { sql: "SELECT * FROM missing_table".into(), database: None })
+        .submit_sql(
+            "orders",
+            &SqlJobRequest {
+                sql: "SELECT * FROM missing_table".into(),
+                database: None,
+            },
+        )
         .await
         .unwrap();
     let bad_done = agent.wait(&bad.id).await;
@@ -85,27 +109,48 @@ async fn create_use_run_sql_delete_leaves_nothing() {
 
     // Jobs run as the owner, not as a superuser.
     let who = c
-        .submit_sql("orders", &SqlJobRequest { sql: "SELECT current_user, usesuper FROM pg_user WHERE usename = current_user".into(), database: None })
+        .submit_sql(
+            "orders",
+            &SqlJobRequest {
+                sql: "SELECT current_user, usesuper FROM pg_user WHERE usename = current_user"
+                    .into(),
+                database: None,
+            },
+        )
         .await
         .unwrap();
     agent.wait(&who.id).await;
     let who = c.get_sql_job(&who.id).await.unwrap().output.unwrap();
-    assert_eq!(who.statements[0].rows[0], vec![Some("orders".to_string()), Some("f".to_string())]);
+    assert_eq!(
+        who.statements[0].rows[0],
+        vec![Some("orders".to_string()), Some("f".to_string())]
+    );
 
     drop(pg);
     let del = c.delete_database("orders").await.unwrap();
     let del = agent.wait(&del.id).await;
     assert_eq!(del.state, OperationState::Succeeded, "{del:?}");
-    let gone = c.get_database("orders").await.err().expect("deleted");
-    assert!(matches!(gone, dbaas_client::ClientError::Api(ref e) if e.code == ErrorCode::NotFound), "{gone}");
+    let gone = c.get_database("orders").await.expect_err("deleted");
+    assert!(
+        matches!(gone, dbaas_client::ClientError::Api(ref e) if e.code == ErrorCode::NotFound),
+        "{gone}"
+    );
     agent.assert_no_orphans().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_concurrent_creates_of_one_name_one_wins_the_other_gets_409() {
     let agent = Agent::start();
-    let req = CreateDatabaseRequest { name: "twin".into(), engine: None, version: None, size_gb: Some(1) };
-    let (a, b) = tokio::join!(agent.client.create_database(&req), agent.client.create_database(&req));
+    let req = CreateDatabaseRequest {
+        name: "twin".into(),
+        engine: None,
+        version: None,
+        size_gb: Some(1),
+    };
+    let (a, b) = tokio::join!(
+        agent.client.create_database(&req),
+        agent.client.create_database(&req)
+    );
     let (ok, err) = match (a, b) {
         (Ok(op), Err(e)) | (Err(e), Ok(op)) => (op, e),
         other => panic!("expected one winner: {other:?}"),
@@ -124,36 +169,80 @@ async fn two_concurrent_creates_of_one_name_one_wins_the_other_gets_409() {
 #[tokio::test(flavor = "multi_thread")]
 async fn engines_survive_an_agent_restart_and_a_dead_engine_is_restarted() {
     let mut agent = Agent::start();
-    assert_eq!(agent.create("keeper").await.state, OperationState::Succeeded);
+    assert_eq!(
+        agent.create("keeper").await.state,
+        OperationState::Succeeded
+    );
     agent.wait_status("keeper", OperatingStatus::Online).await;
     let pid_of = |agent: &Agent| -> i32 {
         let dir = agent.data_dir().join("volumes");
-        let vol = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
-        std::fs::read_to_string(vol.join("pgdata/postmaster.pid")).unwrap().lines().next().unwrap().trim().parse().unwrap()
+        let vol = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::read_to_string(vol.join("pgdata/postmaster.pid"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     };
     let before = pid_of(&agent);
 
     // kill -9 of the agent: the engine keeps running and is adopted.
     agent.restart(None);
     agent.wait_status("keeper", OperatingStatus::Online).await;
-    assert_eq!(pid_of(&agent), before, "the engine was restarted instead of adopted");
-    let postmasters = agent.engine_processes().into_iter().filter(|(_, cmd)| cmd.contains("pgdata")).count();
+    assert_eq!(
+        pid_of(&agent),
+        before,
+        "the engine was restarted instead of adopted"
+    );
+    let postmasters = agent
+        .engine_processes()
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains("pgdata"))
+        .count();
     assert_eq!(postmasters, 1, "{:?}", agent.engine_processes());
 
     // kill -9 of the engine: the supervisor restarts it.
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(before), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let now = std::fs::read_dir(agent.data_dir().join("volumes")).unwrap().next().unwrap().unwrap().path();
-        let pid = std::fs::read_to_string(now.join("pgdata/postmaster.pid")).ok().and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+        let now = std::fs::read_dir(agent.data_dir().join("volumes"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let pid = std::fs::read_to_string(now.join("pgdata/postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
         if matches!(pid, Some(p) if p != before) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the engine was not restarted: {}", agent.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine was not restarted: {}",
+            agent.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     agent.wait_status("keeper", OperatingStatus::Online).await;
     let conn = agent.client.connection("keeper").await.unwrap();
     let pg = connect(&conn).await;
-    assert_eq!(pg.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0), 1);
+    assert_eq!(
+        pg.query_one("SELECT 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        1
+    );
 }

@@ -24,13 +24,12 @@ pub struct Agent {
 
 fn unique_pool() -> String {
     // Every test agent gets a /24 of its own inside 127.0.0.0/8, so tests
-    // running in parallel never hand out the same address.
-    let n = std::process::id() as u64 * 7919
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos() as u64;
-    format!("127.{}.{}.0/24", 100 + (n % 150), (n / 150) % 250 + 1)
+    // running in parallel never hand out the same address. Test binaries
+    // run one at a time; within one, a counter keeps pools apart.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let base = std::process::id() % 100;
+    format!("127.{}.{}.0/24", 100 + base, 1 + n % 250)
 }
 
 impl Agent {
@@ -41,7 +40,10 @@ impl Agent {
 
     pub fn start_with(failpoints: Option<&str>) -> Agent {
         dbaas_client::install_crypto_provider();
-        let dir = tempfile::Builder::new().prefix("dbaas").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("dbaas")
+            .tempdir_in("/tmp")
+            .unwrap();
         let mut a = Agent {
             dir,
             pool: unique_pool(),
@@ -99,7 +101,11 @@ impl Agent {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("the agent exited at start ({status}): {}", self.log());
             }
-            assert!(Instant::now() < deadline, "the agent did not start: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not start: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -152,7 +158,11 @@ impl Agent {
 
     pub fn dir_entries(&self, sub: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.dir.path().join(sub))
-            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -166,12 +176,32 @@ impl Agent {
         assert!(dbs.is_empty(), "databases remain: {dbs:?}");
         self.kill();
         assert_eq!(self.engine_processes(), vec![], "engine processes remain");
-        assert_eq!(self.dir_entries("volumes"), Vec::<String>::new(), "volumes remain");
-        assert_eq!(self.dir_entries("s"), Vec::<String>::new(), "socket directories remain");
-        assert_eq!(self.dir_entries("connections"), Vec::<String>::new(), "connection files remain");
+        assert_eq!(
+            self.dir_entries("volumes"),
+            Vec::<String>::new(),
+            "volumes remain"
+        );
+        assert_eq!(
+            self.dir_entries("s"),
+            Vec::<String>::new(),
+            "socket directories remain"
+        );
+        assert_eq!(
+            self.dir_entries("connections"),
+            Vec::<String>::new(),
+            "connection files remain"
+        );
         let store = dbaas_store::Store::open(&self.dir.path().join("state.redb")).unwrap();
-        assert_eq!(store.list_databases().unwrap().len(), 0, "catalog rows remain");
-        assert_eq!(store.list_addresses().unwrap(), vec![], "addresses remain allocated");
+        assert_eq!(
+            store.list_databases().unwrap().len(),
+            0,
+            "catalog rows remain"
+        );
+        assert_eq!(
+            store.list_addresses().unwrap(),
+            vec![],
+            "addresses remain allocated"
+        );
     }
 
     /// Creates a database and waits for it.
@@ -189,6 +219,18 @@ impl Agent {
         self.wait(&op.id).await
     }
 
+    /// Finds the newest operation of `kind` on `target`: for a request whose
+    /// answer was lost because the agent was killed while sending it.
+    pub async fn find_operation(&self, kind: OperationKind, target: &str) -> Operation {
+        self.client
+            .list_operations(Some(target))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?} operation on {target}: {}", self.log()))
+    }
+
     /// Waits for an operation to finish (tolerating an agent that is
     /// restarting).
     pub async fn wait(&self, id: &str) -> Operation {
@@ -199,7 +241,11 @@ impl Agent {
                     return op;
                 }
             }
-            assert!(Instant::now() < deadline, "operation {id} did not finish: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "operation {id} did not finish: {}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -212,7 +258,10 @@ impl Agent {
             if db.operating_status == want {
                 return db;
             }
-            assert!(Instant::now() < deadline, "{name} never became {want:?}: {db:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{name} never became {want:?}: {db:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -233,8 +282,15 @@ pub fn stop_engines(data_dir: &Path) {
     for e in rd.flatten() {
         let pgdata = e.path().join("pgdata");
         if let Ok(pid) = std::fs::read_to_string(pgdata.join("postmaster.pid")) {
-            if let Some(pid) = pid.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            if let Some(pid) = pid
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i32>().ok())
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
     }
@@ -252,7 +308,10 @@ pub fn processes_mentioning(path: &Path) -> Vec<(i32, String)> {
             continue;
         };
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(&needle) && !cmd.contains(" agent --config ") && pid != std::process::id() as i32 {
+        if cmd.contains(&needle)
+            && !cmd.contains(" agent --config ")
+            && pid != std::process::id() as i32
+        {
             out.push((pid, cmd));
         }
     }

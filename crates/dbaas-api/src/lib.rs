@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use dbaas_control::ControlPlane;
 use dbaas_model::*;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -34,7 +35,8 @@ impl From<ApiError> for HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.0.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(self.0.body())).into_response()
     }
 }
@@ -74,10 +76,40 @@ impl From<QueryRejection> for HttpError {
     }
 }
 
-/// JSON body extractor whose rejections are API errors.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(HttpError))]
+/// JSON body extractor whose rejections are API errors. The body must be
+/// a JSON object: serde would otherwise also read an array as a struct's
+/// fields in order (`["name"]` as `{"name": "name"}`).
 pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = HttpError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, HttpError> {
+        let axum::Json(JsonObject(value)) =
+            axum::Json::<JsonObject<T>>::from_request(req, state).await?;
+        Ok(Json(value))
+    }
+}
+
+/// A `T` that deserialises from a JSON object only.
+struct JsonObject<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(ObjectOnly(std::marker::PhantomData))
+            .map(JsonObject)
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -128,7 +160,9 @@ pub struct ApiDoc;
 
 /// The generated OpenAPI document, pretty-printed with a final newline.
 pub fn openapi_json() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().expect("OpenAPI serialises");
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("OpenAPI serialises");
     s.push('\n');
     s
 }
@@ -139,9 +173,15 @@ pub fn router(cp: ControlPlane) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi_json_handler))
         .route("/v1/databases", get(list_databases).post(create_database))
-        .route("/v1/databases/{name}", get(get_database).delete(delete_database))
+        .route(
+            "/v1/databases/{name}",
+            get(get_database).delete(delete_database),
+        )
         .route("/v1/databases/{name}/connection", get(get_connection))
-        .route("/v1/databases/{name}/sql-jobs", axum::routing::post(submit_sql))
+        .route(
+            "/v1/databases/{name}/sql-jobs",
+            axum::routing::post(submit_sql),
+        )
         .route("/v1/sql-jobs/{id}", get(get_sql_job))
         .route("/v1/operations", get(list_operations))
         .route("/v1/operations/{id}", get(get_operation))
@@ -152,7 +192,9 @@ pub fn router(cp: ControlPlane) -> Router {
 }
 
 async fn not_found() -> HttpError {
-    HttpError(ApiError::not_found("no such path; the API lives under /v1 (see /v1/openapi.json)"))
+    HttpError(ApiError::not_found(
+        "no such path; the API lives under /v1 (see /v1/openapi.json)",
+    ))
 }
 
 async fn method_not_allowed() -> HttpError {
@@ -192,7 +234,10 @@ async fn openapi_json_handler() -> Response {
         (status = 400, description = "Invalid request", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody)))]
-async fn create_database(State(cp): State<ControlPlane>, Json(req): Json<CreateDatabaseRequest>) -> ApiResult<Response> {
+async fn create_database(
+    State(cp): State<ControlPlane>,
+    Json(req): Json<CreateDatabaseRequest>,
+) -> ApiResult<Response> {
     Ok(accepted(cp.create_database(req)?))
 }
 
@@ -212,7 +257,10 @@ async fn list_databases(State(cp): State<ControlPlane>) -> ApiResult<Json<Databa
         (status = 200, description = "The database", body = Database),
         (status = 400, description = "Invalid name", body = ErrorBody),
         (status = 404, description = "No such database", body = ErrorBody)))]
-async fn get_database(State(cp): State<ControlPlane>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<Database>> {
+async fn get_database(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<Database>> {
     Ok(Json(cp.get_database(&name)?))
 }
 
@@ -223,7 +271,10 @@ async fn get_database(State(cp): State<ControlPlane>, ApiPath(name): ApiPath<Str
         (status = 200, description = "How to connect", body = Connection),
         (status = 404, description = "No such database", body = ErrorBody),
         (status = 409, description = "Not ACTIVE yet", body = ErrorBody)))]
-async fn get_connection(State(cp): State<ControlPlane>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<Connection>> {
+async fn get_connection(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<Connection>> {
     Ok(Json(cp.connection(&name)?))
 }
 
@@ -233,7 +284,10 @@ async fn get_connection(State(cp): State<ControlPlane>, ApiPath(name): ApiPath<S
     responses(
         (status = 202, description = "Accepted: the delete operation", body = Operation),
         (status = 404, description = "No such database", body = ErrorBody)))]
-async fn delete_database(State(cp): State<ControlPlane>, ApiPath(name): ApiPath<String>) -> ApiResult<Response> {
+async fn delete_database(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Response> {
     Ok(accepted(cp.delete_database(&name)?))
 }
 
@@ -261,7 +315,10 @@ async fn submit_sql(
     responses(
         (status = 200, description = "The job", body = SqlJob),
         (status = 404, description = "No such job", body = ErrorBody)))]
-async fn get_sql_job(State(cp): State<ControlPlane>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<SqlJob>> {
+async fn get_sql_job(
+    State(cp): State<ControlPlane>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<SqlJob>> {
     Ok(Json(cp.get_sql_job(&id)?))
 }
 
@@ -291,6 +348,9 @@ async fn list_operations(
     responses(
         (status = 200, description = "The operation", body = Operation),
         (status = 404, description = "No such operation", body = ErrorBody)))]
-async fn get_operation(State(cp): State<ControlPlane>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Operation>> {
+async fn get_operation(
+    State(cp): State<ControlPlane>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Operation>> {
     Ok(Json(cp.get_operation(&id)?))
 }

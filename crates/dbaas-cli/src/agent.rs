@@ -40,7 +40,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let mut cfg = match (&args.config, args.dev) {
         (Some(path), _) => AgentConfig::load(path).map_err(|e| anyhow!(e))?,
         (None, true) => AgentConfig::dev(args.data_dir.clone().unwrap_or_else(default_dev_dir)),
-        (None, false) => return Err(anyhow!("give --dev to run on this machine alone, or --config FILE.hcl")),
+        (None, false) => {
+            return Err(anyhow!(
+                "give --dev to run on this machine alone, or --config FILE.hcl"
+            ))
+        }
     };
     if let Some(d) = args.data_dir {
         cfg.data_dir = d;
@@ -91,7 +95,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     // Tests and scripts that start the agent on port 0 read the address here.
     std::fs::write(data_dir.join("agent.addr"), format!("{url}\n"))?;
     tracing::info!(address = %url, data_dir = %data_dir.display(), "dbaas agent listening");
-    eprintln!("dbaas agent listening on {url} (data in {})", data_dir.display());
+    eprintln!(
+        "dbaas agent listening on {url} (data in {})",
+        data_dir.display()
+    );
 
     axum::serve(listener, dbaas_api::router(cp))
         .with_graceful_shutdown(shutdown())

@@ -88,7 +88,12 @@ pub enum SqlCommand {
         /// The dbaas database.
         name: String,
         /// The SQL text.
-        #[arg(long, short = 'c', conflicts_with = "file", required_unless_present = "file")]
+        #[arg(
+            long,
+            short = 'c',
+            conflicts_with = "file",
+            required_unless_present = "file"
+        )]
         command: Option<String>,
         /// A file holding the SQL text.
         #[arg(long, short = 'f')]
@@ -134,10 +139,16 @@ async fn wait(c: &Client, op: &Operation, f: Format) -> anyhow::Result<Operation
                 .collect();
             for s in finished.iter().skip(printed) {
                 let took = match (s.started_at, s.finished_at) {
-                    (Some(a), Some(b)) => format!(" ({:.2}s)", (b - a).num_milliseconds() as f64 / 1000.0),
+                    (Some(a), Some(b)) => {
+                        format!(" ({:.2}s)", (b - a).num_milliseconds() as f64 / 1000.0)
+                    }
                     _ => String::new(),
                 };
-                let mark = if s.state == StepState::Done { "ok  " } else { "FAIL" };
+                let mark = if s.state == StepState::Done {
+                    "ok  "
+                } else {
+                    "FAIL"
+                };
                 eprintln!("  {mark} {}{took}", s.name);
             }
             printed = printed.max(finished.len());
@@ -200,12 +211,20 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
                 output::database(&c.get_database(&name).await?, a.output);
             }
         }
-        DbCommand::List { client: a } => output::databases(&client(&a).list_databases().await?, a.output),
-        DbCommand::Show { name, client: a } => output::database(&client(&a).get_database(&name).await?, a.output),
+        DbCommand::List { client: a } => {
+            output::databases(&client(&a).list_databases().await?, a.output)
+        }
+        DbCommand::Show { name, client: a } => {
+            output::database(&client(&a).get_database(&name).await?, a.output)
+        }
         DbCommand::Connection { name, client: a } => {
             output::connection(&client(&a).connection(&name).await?, a.output)
         }
-        DbCommand::Delete { name, wait: w, client: a } => {
+        DbCommand::Delete {
+            name,
+            wait: w,
+            client: a,
+        } => {
             let c = client(&a);
             let op = c.delete_database(&name).await?;
             if w {
@@ -225,10 +244,13 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
 
 pub async fn op(cmd: OpCommand) -> anyhow::Result<()> {
     match cmd {
-        OpCommand::List { target, client: a } => {
-            output::operations(&client(&a).list_operations(target.as_deref()).await?, a.output)
+        OpCommand::List { target, client: a } => output::operations(
+            &client(&a).list_operations(target.as_deref()).await?,
+            a.output,
+        ),
+        OpCommand::Show { id, client: a } => {
+            output::operation(&client(&a).get_operation(&id).await?, a.output)
         }
-        OpCommand::Show { id, client: a } => output::operation(&client(&a).get_operation(&id).await?, a.output),
         OpCommand::Wait { id, client: a } => {
             let c = client(&a);
             let op = c.get_operation(&id).await?;
@@ -251,11 +273,14 @@ pub async fn sql(cmd: SqlCommand) -> anyhow::Result<()> {
         } => {
             let sql = match (command, file) {
                 (Some(s), _) => s,
-                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
                 (None, None) => return Err(anyhow!("give the SQL with --command or --file")),
             };
             let c = client(&a);
-            let op = c.submit_sql(&name, &SqlJobRequest { sql, database }).await?;
+            let op = c
+                .submit_sql(&name, &SqlJobRequest { sql, database })
+                .await?;
             if !w {
                 output::operation(&op, a.output);
                 return Ok(());
@@ -265,10 +290,16 @@ pub async fn sql(cmd: SqlCommand) -> anyhow::Result<()> {
             let job = c.get_sql_job(&op.id).await?;
             output::sql_job(&job, a.output);
             if done.state != OperationState::Succeeded {
-                bail!("the SQL job {} failed: {}", op.id, done.error.unwrap_or_default());
+                bail!(
+                    "the SQL job {} failed: {}",
+                    op.id,
+                    done.error.unwrap_or_default()
+                );
             }
         }
-        SqlCommand::Show { id, client: a } => output::sql_job(&client(&a).get_sql_job(&id).await?, a.output),
+        SqlCommand::Show { id, client: a } => {
+            output::sql_job(&client(&a).get_sql_job(&id).await?, a.output)
+        }
     }
     Ok(())
 }

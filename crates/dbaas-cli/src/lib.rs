@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "dbaas", version, about = "Databases as a service on OpenStack, Nomad and Pacemaker")]
+#[command(
+    name = "dbaas",
+    version,
+    about = "Databases as a service on OpenStack, Nomad and Pacemaker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,7 +38,13 @@ pub struct ClientArgs {
     #[arg(long, env = "DBAAS_ADDR", default_value = dbaas_client::DEFAULT_ADDRESS, global = true)]
     address: String,
     /// Output format: a table for people, JSON for scripts.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "table", global = true)]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value = "table",
+        global = true
+    )]
     output: Format,
 }
 
@@ -59,7 +69,10 @@ pub fn main() -> ExitCode {
     // client is built.
     dbaas_client::install_crypto_provider();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dbaas: cannot start: {e}");

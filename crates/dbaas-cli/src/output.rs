@@ -43,14 +43,20 @@ fn state<T: Serialize>(s: &T) -> String {
 }
 
 fn endpoint(e: &Option<Endpoint>) -> String {
-    e.as_ref().map(|e| format!("{}:{}", e.host, e.port)).unwrap_or_else(|| "-".into())
+    e.as_ref()
+        .map(|e| format!("{}:{}", e.host, e.port))
+        .unwrap_or_else(|| "-".into())
 }
 
 pub fn databases(dbs: &[Database], f: Format) {
     if f == Format::Json {
-        return json(&DatabaseList { databases: dbs.to_vec() });
+        return json(&DatabaseList {
+            databases: dbs.to_vec(),
+        });
     }
-    let mut t = table(&["NAME", "STATE", "STATUS", "ENGINE", "VERSION", "SIZE", "ENDPOINT"]);
+    let mut t = table(&[
+        "NAME", "STATE", "STATUS", "ENGINE", "VERSION", "SIZE", "ENDPOINT",
+    ]);
     for d in dbs {
         t.add_row(vec![
             d.name.clone(),
@@ -102,7 +108,9 @@ pub fn connection(c: &Connection, f: Format) {
 
 pub fn operations(ops: &[Operation], f: Format) {
     if f == Format::Json {
-        return json(&OperationList { operations: ops.to_vec() });
+        return json(&OperationList {
+            operations: ops.to_vec(),
+        });
     }
     let mut t = table(&["ID", "KIND", "TARGET", "STATE", "CREATED"]);
     for o in ops {
@@ -143,7 +151,10 @@ pub fn operation(o: &Operation, f: Format) {
         t.add_row(vec![
             s.name.clone(),
             state(&s.state),
-            s.started_at.as_ref().map(time).unwrap_or_else(|| "-".into()),
+            s.started_at
+                .as_ref()
+                .map(time)
+                .unwrap_or_else(|| "-".into()),
             took,
         ]);
     }
@@ -176,7 +187,11 @@ pub fn sql_job(j: &SqlJob, f: Format) {
         }
         let mut t = table(&s.columns.iter().map(String::as_str).collect::<Vec<_>>());
         for r in &s.rows {
-            t.add_row(r.iter().map(|v| v.clone().unwrap_or_else(|| "NULL".into())).collect::<Vec<_>>());
+            t.add_row(
+                r.iter()
+                    .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                    .collect::<Vec<_>>(),
+            );
         }
         print_table(t);
         println!("({} rows)", s.rows_affected);

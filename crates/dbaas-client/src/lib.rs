@@ -78,8 +78,9 @@ impl Client {
             .await
             .map_err(|e| ClientError::Transport(format!("reading the agent's answer: {e}")))?;
         if status.is_success() {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| ClientError::Transport(format!("unexpected answer from the agent: {e}")))
+            serde_json::from_slice(&bytes).map_err(|e| {
+                ClientError::Transport(format!("unexpected answer from the agent: {e}"))
+            })
         } else {
             match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => Err(ClientError::Api(body.into())),
@@ -100,7 +101,8 @@ impl Client {
     }
 
     pub async fn create_database(&self, req: &CreateDatabaseRequest) -> Result<Operation> {
-        self.send(self.http.post(self.url("/databases")).json(req)).await
+        self.send(self.http.post(self.url("/databases")).json(req))
+            .await
     }
 
     pub async fn list_databases(&self) -> Result<Vec<Database>> {
@@ -109,16 +111,27 @@ impl Client {
     }
 
     pub async fn get_database(&self, name: &str) -> Result<Database> {
-        self.send(self.http.get(self.url(&format!("/databases/{}", seg(name))))).await
+        self.send(
+            self.http
+                .get(self.url(&format!("/databases/{}", seg(name)))),
+        )
+        .await
     }
 
     pub async fn connection(&self, name: &str) -> Result<Connection> {
-        self.send(self.http.get(self.url(&format!("/databases/{}/connection", seg(name)))))
-            .await
+        self.send(
+            self.http
+                .get(self.url(&format!("/databases/{}/connection", seg(name)))),
+        )
+        .await
     }
 
     pub async fn delete_database(&self, name: &str) -> Result<Operation> {
-        self.send(self.http.delete(self.url(&format!("/databases/{}", seg(name))))).await
+        self.send(
+            self.http
+                .delete(self.url(&format!("/databases/{}", seg(name)))),
+        )
+        .await
     }
 
     pub async fn submit_sql(&self, name: &str, req: &SqlJobRequest) -> Result<Operation> {
@@ -131,7 +144,8 @@ impl Client {
     }
 
     pub async fn get_sql_job(&self, id: &str) -> Result<SqlJob> {
-        self.send(self.http.get(self.url(&format!("/sql-jobs/{}", seg(id))))).await
+        self.send(self.http.get(self.url(&format!("/sql-jobs/{}", seg(id)))))
+            .await
     }
 
     pub async fn list_operations(&self, target: Option<&str>) -> Result<Vec<Operation>> {
@@ -144,12 +158,17 @@ impl Client {
     }
 
     pub async fn get_operation(&self, id: &str) -> Result<Operation> {
-        self.send(self.http.get(self.url(&format!("/operations/{}", seg(id))))).await
+        self.send(self.http.get(self.url(&format!("/operations/{}", seg(id)))))
+            .await
     }
 
     /// Polls an operation until it finishes, calling `progress` each time
     /// it changes.
-    pub async fn wait_operation(&self, id: &str, mut progress: impl FnMut(&Operation)) -> Result<Operation> {
+    pub async fn wait_operation(
+        &self,
+        id: &str,
+        mut progress: impl FnMut(&Operation),
+    ) -> Result<Operation> {
         let mut last: Option<String> = None;
         let mut delay = Duration::from_millis(50);
         loop {

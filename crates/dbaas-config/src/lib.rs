@@ -224,7 +224,8 @@ impl AgentConfig {
 
     /// Reads and checks an HCL file.
     pub fn load(path: &Path) -> Result<AgentConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -236,7 +237,9 @@ impl AgentConfig {
             ("drivers.runtime", &self.drivers.runtime),
         ] {
             if v != "local" {
-                return Err(format!("{what} = {v:?}: this agent offers only the \"local\" driver"));
+                return Err(format!(
+                    "{what} = {v:?}: this agent offers only the \"local\" driver"
+                ));
             }
         }
         self.pool()?;
@@ -252,17 +255,22 @@ impl AgentConfig {
             }
         }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(format!("listen = {:?}: expected an address and port, e.g. 127.0.0.1:4680", self.listen));
+            return Err(format!(
+                "listen = {:?}: expected an address and port, e.g. 127.0.0.1:4680",
+                self.listen
+            ));
         }
         Ok(())
     }
 
     /// The local address pool.
     pub fn pool(&self) -> Result<ipnet::Ipv4Net, String> {
-        self.local
-            .address_pool
-            .parse()
-            .map_err(|_| format!("local.address_pool = {:?}: expected a CIDR such as 127.77.0.0/24", self.local.address_pool))
+        self.local.address_pool.parse().map_err(|_| {
+            format!(
+                "local.address_pool = {:?}: expected a CIDR such as 127.77.0.0/24",
+                self.local.address_pool
+            )
+        })
     }
 }
 
@@ -288,9 +296,11 @@ mod tests {
     fn unknown_keys_and_drivers_are_refused() {
         let e = AgentConfig::parse("data_dir = \"/x\"\nlisten_addr = \"1\"\n").unwrap_err();
         assert!(e.contains("listen_addr"), "{e}");
-        let e = AgentConfig::parse("data_dir = \"/x\"\ndrivers { runtime = \"nomad\" }\n").unwrap_err();
+        let e =
+            AgentConfig::parse("data_dir = \"/x\"\ndrivers { runtime = \"nomad\" }\n").unwrap_err();
         assert!(e.contains("drivers.runtime"), "{e}");
-        let e = AgentConfig::parse("data_dir = \"/x\"\nlocal { address_pool = \"nope\" }\n").unwrap_err();
+        let e = AgentConfig::parse("data_dir = \"/x\"\nlocal { address_pool = \"nope\" }\n")
+            .unwrap_err();
         assert!(e.contains("address_pool"), "{e}");
     }
 }

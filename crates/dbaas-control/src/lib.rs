@@ -89,7 +89,12 @@ impl ControlPlane {
 
     /// Resumes every unfinished operation and starts the supervisor.
     pub fn start(&self) -> Result<(), String> {
-        let ops = self.inner.svc.store.list_operations().map_err(|e| e.to_string())?;
+        let ops = self
+            .inner
+            .svc
+            .store
+            .list_operations()
+            .map_err(|e| e.to_string())?;
         for rec in ops.into_iter().filter(|r| !r.op.state.is_finished()) {
             tracing::info!(op = %rec.op.id, kind = rec.op.kind.as_str(), target = %rec.op.target, state = ?rec.op.state, "resuming operation");
             self.enqueue(&rec.op.target, rec.op.id.clone());
@@ -100,7 +105,13 @@ impl ControlPlane {
     }
 
     fn enqueue(&self, target: &str, op_id: String) {
-        *self.inner.busy.lock().unwrap().entry(target.to_string()).or_default() += 1;
+        *self
+            .inner
+            .busy
+            .lock()
+            .unwrap()
+            .entry(target.to_string())
+            .or_default() += 1;
         let mut queues = self.inner.queues.lock().unwrap();
         let tx = queues.entry(target.to_string()).or_insert_with(|| {
             let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -120,7 +131,14 @@ impl ControlPlane {
     }
 
     fn is_busy(&self, target: &str) -> bool {
-        self.inner.busy.lock().unwrap().get(target).copied().unwrap_or(0) > 0
+        self.inner
+            .busy
+            .lock()
+            .unwrap()
+            .get(target)
+            .copied()
+            .unwrap_or(0)
+            > 0
     }
 
     /// Runs one operation to a finished state and applies its outcome to
@@ -154,7 +172,9 @@ impl ControlPlane {
             OperationKind::DeleteDatabase => &self.inner.delete,
             OperationKind::RunSql => &self.inner.sql,
         };
-        let done = self.execute(saga, rec, RunOptions::default(), &self.inner.failpoints).await;
+        let done = self
+            .execute(saga, rec, RunOptions::default(), &self.inner.failpoints)
+            .await;
         if let Some(rec) = done {
             self.apply_outcome(&rec);
         }
@@ -217,7 +237,12 @@ impl ControlPlane {
         });
     }
 
-    fn new_operation(kind: OperationKind, target: &str, saga: &SagaDef<Services>, params: serde_json::Value) -> OperationRecord {
+    fn new_operation(
+        kind: OperationKind,
+        target: &str,
+        saga: &SagaDef<Services>,
+        params: serde_json::Value,
+    ) -> OperationRecord {
         let now = Utc::now();
         OperationRecord {
             op: Operation {
@@ -314,7 +339,11 @@ impl ControlPlane {
             .store
             .get_database(name)
             .map_err(store_err)?
-            .ok_or_else(|| ApiError::not_found(format!("no database named {name:?}; `dbaas db list` shows them")))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no database named {name:?}; `dbaas db list` shows them"
+                ))
+            })
     }
 
     fn operating_status(&self, db: &DatabaseRecord) -> OperatingStatus {
@@ -337,7 +366,10 @@ impl ControlPlane {
 
     pub fn list_databases(&self) -> Result<Vec<Database>, ApiError> {
         let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;
-        Ok(dbs.iter().map(|d| d.view(self.operating_status(d))).collect())
+        Ok(dbs
+            .iter()
+            .map(|d| d.view(self.operating_status(d)))
+            .collect())
     }
 
     pub fn connection(&self, name: &str) -> Result<Connection, ApiError> {
@@ -355,6 +387,16 @@ impl ControlPlane {
     /// Accepts a delete. Deleting a database whose delete is already under
     /// way returns that operation.
     pub fn delete_database(&self, name: &str) -> Result<Operation, ApiError> {
+        let (rec, new) = self.accept_delete(name)?;
+        if new {
+            self.enqueue(name, rec.op.id.clone());
+        }
+        Ok(rec.op)
+    }
+
+    /// The accepting half of [`delete_database`], without queueing: the
+    /// operation, and whether it is new (false: a delete already under way).
+    pub fn accept_delete(&self, name: &str) -> Result<(OperationRecord, bool), ApiError> {
         let db = self.find_record(name)?;
         let store = &self.inner.svc.store;
         let ops = store.list_operations().map_err(store_err)?;
@@ -364,7 +406,7 @@ impl ControlPlane {
                 && !o.op.state.is_finished()
                 && o.params["db_id"] == db.id.as_str()
         }) {
-            return Ok(existing.op.clone());
+            return Ok((existing.clone(), false));
         }
         let rec = Self::new_operation(
             OperationKind::DeleteDatabase,
@@ -373,8 +415,7 @@ impl ControlPlane {
             serde_json::json!({ "db_id": db.id, "previous_state": db.state }),
         );
         store.put_operation(&rec).map_err(store_err)?;
-        self.enqueue(name, rec.op.id.clone());
-        Ok(rec.op)
+        Ok((rec, true))
     }
 
     /// Accepts a SQL job against a database.
@@ -385,6 +426,9 @@ impl ControlPlane {
     }
 
     pub fn accept_sql(&self, name: &str, req: SqlJobRequest) -> Result<OperationRecord, ApiError> {
+        // The name first: without a `database` field it is also the
+        // PostgreSQL database, whose error would blame a field not sent.
+        validate_name(name)?;
         validate_sql(&req.sql)?;
         let database = req.database.clone().unwrap_or_else(|| name.to_string());
         validate_pg_database(&database)?;
@@ -401,7 +445,11 @@ impl ControlPlane {
             &self.inner.sql,
             serde_json::json!({ "db_id": db.id, "database": database, "sql": req.sql }),
         );
-        self.inner.svc.store.put_operation(&rec).map_err(store_err)?;
+        self.inner
+            .svc
+            .store
+            .put_operation(&rec)
+            .map_err(store_err)?;
         Ok(rec)
     }
 
@@ -419,7 +467,10 @@ impl ControlPlane {
         Ok(SqlJob {
             id: rec.op.id.clone(),
             target: rec.op.target.clone(),
-            database: rec.params["database"].as_str().unwrap_or_default().to_string(),
+            database: rec.params["database"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             state: rec.op.state,
             created_at: rec.op.created_at,
             finished_at: rec.op.state.is_finished().then_some(rec.op.updated_at),
@@ -436,7 +487,11 @@ impl ControlPlane {
             .get_operation(id)
             .map_err(store_err)?
             .map(|r| r.op)
-            .ok_or_else(|| ApiError::not_found(format!("no operation with id {id}; `dbaas op list` shows them")))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no operation with id {id}; `dbaas op list` shows them"
+                ))
+            })
     }
 
     /// Operations, newest first, optionally only those on one database.
@@ -481,7 +536,11 @@ impl ControlPlane {
             }
         };
         let names: Vec<String> = dbs.iter().map(|d| d.name.clone()).collect();
-        self.inner.observed.write().unwrap().retain(|k, _| names.contains(k));
+        self.inner
+            .observed
+            .write()
+            .unwrap()
+            .retain(|k, _| names.contains(k));
         for db in dbs {
             if db.state != DatabaseState::Active || self.is_busy(&db.name) {
                 continue;
@@ -493,7 +552,11 @@ impl ControlPlane {
                     OperatingStatus::Offline
                 }
             };
-            self.inner.observed.write().unwrap().insert(db.name.clone(), status);
+            self.inner
+                .observed
+                .write()
+                .unwrap()
+                .insert(db.name.clone(), status);
         }
     }
 }

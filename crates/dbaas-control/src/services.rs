@@ -52,11 +52,17 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
         .ok_or("the configuration names no postgresql engine")?;
     let run_as = cfg.local.run_as.clone().or_else(|| {
         // PostgreSQL refuses root; Debian's packages create this user.
-        nix::unistd::geteuid().is_root().then(|| "postgres".to_string())
+        nix::unistd::geteuid()
+            .is_root()
+            .then(|| "postgres".to_string())
     });
     let runtime = dbaas_local::LocalRuntime::new(dbaas_local::LocalRuntimeConfig {
         data_dir: cfg.data_dir.clone(),
-        versions: pg.version.iter().map(|(v, c)| (v.clone(), c.bin_dir.clone())).collect(),
+        versions: pg
+            .version
+            .iter()
+            .map(|(v, c)| (v.clone(), c.bin_dir.clone()))
+            .collect(),
         run_as,
     })?;
     let addresses = dbaas_local::LocalAddresses::new(store.clone(), pool, cfg.local.port)?;
@@ -100,8 +106,18 @@ impl Services {
     /// does not exist (nothing of the engine can exist then either).
     pub async fn spec(&self, db: &DatabaseRecord) -> Result<Option<EngineSpec>, StepError> {
         let instance = Self::instance_name(db);
-        let volume = self.drivers.volumes.find(&instance).await.map_err(driver_err)?;
-        let endpoint = self.drivers.addresses.find(&instance).await.map_err(driver_err)?;
+        let volume = self
+            .drivers
+            .volumes
+            .find(&instance)
+            .await
+            .map_err(driver_err)?;
+        let endpoint = self
+            .drivers
+            .addresses
+            .find(&instance)
+            .await
+            .map_err(driver_err)?;
         Ok(match (volume, endpoint) {
             (Some(volume), Some(endpoint)) => Some(EngineSpec {
                 instance,
@@ -145,10 +161,14 @@ impl Services {
     /// (it holds a password).
     pub fn write_connection_file(&self, db: &DatabaseRecord) -> Result<(), StepError> {
         let Some(conn) = db.connection() else {
-            return Err(StepError::new(format!("database {} has no address yet", db.name)));
+            return Err(StepError::new(format!(
+                "database {} has no address yet",
+                db.name
+            )));
         };
         let dir = crate::connections_dir(&self.settings.data_dir);
-        std::fs::create_dir_all(&dir).map_err(|e| StepError::new(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StepError::new(format!("creating {}: {e}", dir.display())))?;
         let yaml = serde_norway::to_string(&conn).map_err(|e| StepError::new(e.to_string()))?;
         let text = format!(
             "# Connection to the dbaas database {:?}, written by dbaas.\n{yaml}",
@@ -156,10 +176,12 @@ impl Services {
         );
         let path = self.connection_file(&db.name);
         let tmp = path.with_extension("yml.tmp");
-        std::fs::write(&tmp, text).map_err(|e| StepError::new(format!("writing {}: {e}", tmp.display())))?;
+        std::fs::write(&tmp, text)
+            .map_err(|e| StepError::new(format!("writing {}: {e}", tmp.display())))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| StepError::new(e.to_string()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| StepError::new(format!("writing {}: {e}", path.display())))?;
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| StepError::new(format!("writing {}: {e}", path.display())))?;
         Ok(())
     }
 

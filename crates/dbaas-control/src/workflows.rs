@@ -118,12 +118,19 @@ impl Step<Services> for CreateStep {
                 Ok(json!({ "host": ep.host, "port": ep.port }))
             }
             CreateStep::CreateVolume => {
-                let v = d.volumes.ensure(&instance, db.size_gb).await.map_err(driver_err)?;
+                let v = d
+                    .volumes
+                    .ensure(&instance, db.size_gb)
+                    .await
+                    .map_err(driver_err)?;
                 Ok(json!({ "volume": v.id }))
             }
             CreateStep::InitializeEngine => {
                 let spec = need_spec(svc, &db).await?;
-                d.runtime.ensure_initialized(&spec).await.map_err(driver_err)?;
+                d.runtime
+                    .ensure_initialized(&spec)
+                    .await
+                    .map_err(driver_err)?;
                 Ok(Value::Null)
             }
             CreateStep::StartEngine => {
@@ -136,7 +143,9 @@ impl Step<Services> for CreateStep {
                 let access = d.runtime.admin_access(&spec);
                 dbaas_postgres::ensure_owner(&access, &db.name, &db.name, &db.owner_password)
                     .await
-                    .map_err(|e| StepError::new(format!("creating the owner role and database: {e}")))?;
+                    .map_err(|e| {
+                        StepError::new(format!("creating the owner role and database: {e}"))
+                    })?;
                 Ok(json!({ "database": db.name, "owner": db.name }))
             }
             CreateStep::PublishConnection => {
@@ -159,7 +168,10 @@ impl Step<Services> for CreateStep {
         let instance = Services::instance_name(&db);
         let d = &svc.drivers;
         match self {
-            CreateStep::ReserveName => svc.store.remove_database(&db.name, &db.id).map_err(store_err),
+            CreateStep::ReserveName => svc
+                .store
+                .remove_database(&db.name, &db.id)
+                .map_err(store_err),
             CreateStep::AllocateAddress => {
                 d.addresses.release(&instance).await.map_err(driver_err)?;
                 svc.store
@@ -192,7 +204,10 @@ impl Step<Services> for CreateStep {
     }
 }
 
-async fn need_spec(svc: &Services, db: &DatabaseRecord) -> Result<dbaas_drivers::EngineSpec, StepError> {
+async fn need_spec(
+    svc: &Services,
+    db: &DatabaseRecord,
+) -> Result<dbaas_drivers::EngineSpec, StepError> {
     svc.spec(db)
         .await?
         .ok_or_else(|| StepError::new(format!("the volume or address of {} is missing", db.name)))
@@ -274,8 +289,13 @@ impl Step<Services> for DeleteStep {
                 }
             }
             DeleteStep::DeleteVolume => d.volumes.delete(&instance).await.map_err(driver_err)?,
-            DeleteStep::ReleaseAddress => d.addresses.release(&instance).await.map_err(driver_err)?,
-            DeleteStep::ForgetDatabase => svc.store.remove_database(&db.name, &db.id).map_err(store_err)?,
+            DeleteStep::ReleaseAddress => {
+                d.addresses.release(&instance).await.map_err(driver_err)?
+            }
+            DeleteStep::ForgetDatabase => svc
+                .store
+                .remove_database(&db.name, &db.id)
+                .map_err(store_err)?,
         }
         Ok(Value::Null)
     }
@@ -286,8 +306,9 @@ impl Step<Services> for DeleteStep {
         };
         match self {
             DeleteStep::MarkDeleting => {
-                let previous: DatabaseState = serde_json::from_value(s.params()["previous_state"].clone())
-                    .unwrap_or(DatabaseState::Active);
+                let previous: DatabaseState =
+                    serde_json::from_value(s.params()["previous_state"].clone())
+                        .unwrap_or(DatabaseState::Active);
                 svc.set_state(s, previous)
             }
             DeleteStep::UnpublishConnection => {
@@ -298,15 +319,27 @@ impl Step<Services> for DeleteStep {
             }
             DeleteStep::StopEngine => {
                 if let Some(spec) = svc.spec(&db).await? {
-                    if svc.drivers.runtime.status(&spec).await.map_err(driver_err)?
+                    if svc
+                        .drivers
+                        .runtime
+                        .status(&spec)
+                        .await
+                        .map_err(driver_err)?
                         != dbaas_drivers::EngineStatus::Absent
                     {
-                        svc.drivers.runtime.ensure_running(&spec).await.map_err(driver_err)?;
+                        svc.drivers
+                            .runtime
+                            .ensure_running(&spec)
+                            .await
+                            .map_err(driver_err)?;
                     }
                 }
                 Ok(())
             }
-            _ => Err(StepError::new(format!("step {} cannot be undone", self.name()))),
+            _ => Err(StepError::new(format!(
+                "step {} cannot be undone",
+                self.name()
+            ))),
         }
     }
 }
@@ -359,15 +392,28 @@ impl Step<Services> for SqlStep {
             SqlStep::Execute => {
                 let spec = need_spec(svc, &db).await?;
                 let access = svc.drivers.runtime.admin_access(&spec);
-                let database = s.params()["database"].as_str().unwrap_or(&db.name).to_string();
+                let database = s.params()["database"]
+                    .as_str()
+                    .unwrap_or(&db.name)
+                    .to_string();
                 let sql = s.params()["sql"].as_str().unwrap_or_default();
-                let out: SqlOutput =
-                    dbaas_postgres::run_job(&access, &db.name, &database, sql, &svc.settings.sql_limits)
-                        .await
-                        .map_err(|e| StepError::new(format!("could not run the SQL: {e}")))?;
-                svc.store.put_sql_output(s.op_id(), &out).map_err(store_err)?;
+                let out: SqlOutput = dbaas_postgres::run_job(
+                    &access,
+                    &db.name,
+                    &database,
+                    sql,
+                    &svc.settings.sql_limits,
+                )
+                .await
+                .map_err(|e| StepError::new(format!("could not run the SQL: {e}")))?;
+                svc.store
+                    .put_sql_output(s.op_id(), &out)
+                    .map_err(store_err)?;
                 if let Some(e) = &out.error {
-                    return Err(StepError::new(format!("SQL error {}: {}", e.sqlstate, e.message)));
+                    return Err(StepError::new(format!(
+                        "SQL error {}: {}",
+                        e.sqlstate, e.message
+                    )));
                 }
                 Ok(json!({ "statements": out.statements.len() }))
             }

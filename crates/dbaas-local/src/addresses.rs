@@ -35,7 +35,9 @@ fn parse(addr: &str) -> Result<Endpoint> {
         .ok_or_else(|| DriverError::new(format!("bad address record {addr:?}")))?;
     Ok(Endpoint {
         host: host.to_string(),
-        port: port.parse().map_err(|_| DriverError::new(format!("bad address record {addr:?}")))?,
+        port: port
+            .parse()
+            .map_err(|_| DriverError::new(format!("bad address record {addr:?}")))?,
     })
 }
 
@@ -57,7 +59,11 @@ impl AddressDriver for LocalAddresses {
     }
 
     async fn find(&self, owner: &str) -> Result<Option<Endpoint>> {
-        self.store.address_of(owner).map_err(store_err)?.map(|a| parse(&a)).transpose()
+        self.store
+            .address_of(owner)
+            .map_err(store_err)?
+            .map(|a| parse(&a))
+            .transpose()
     }
 
     async fn release(&self, owner: &str) -> Result<()> {

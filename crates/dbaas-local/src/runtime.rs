@@ -69,7 +69,11 @@ impl LocalRuntime {
             .versions
             .get(version)
             .map(|d| d.join(tool))
-            .ok_or_else(|| err(format!("PostgreSQL {version} is not configured on this agent")))
+            .ok_or_else(|| {
+                err(format!(
+                    "PostgreSQL {version} is not configured on this agent"
+                ))
+            })
     }
 
     fn pgdata(spec: &EngineSpec) -> PathBuf {
@@ -84,7 +88,10 @@ impl LocalRuntime {
     }
 
     fn template_dir(&self, version: &str) -> PathBuf {
-        self.cfg.data_dir.join("templates").join(format!("{ENGINE}-{version}"))
+        self.cfg
+            .data_dir
+            .join("templates")
+            .join(format!("{ENGINE}-{version}"))
     }
 
     /// Runs a PostgreSQL tool, as the engine user when one is configured.
@@ -147,10 +154,12 @@ impl LocalRuntime {
         }
         let initdb = self.bin(version, "initdb")?;
         let parent = dir.parent().expect("template dir has a parent");
-        std::fs::create_dir_all(parent).map_err(|e| err(format!("creating {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| err(format!("creating {}: {e}", parent.display())))?;
         let tmp = parent.join(format!("{ENGINE}-{version}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| err(format!("creating {}: {e}", tmp.display())))?;
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| err(format!("creating {}: {e}", tmp.display())))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
         self.chown(&tmp)?;
         let tmp_s = tmp.to_string_lossy().into_owned();
@@ -175,7 +184,8 @@ impl LocalRuntime {
         let mut text = std::fs::read_to_string(&conf).map_err(err)?;
         text.push_str("\ninclude_if_exists = 'dbaas.conf'\n");
         std::fs::write(&conf, text).map_err(err)?;
-        std::fs::rename(&tmp, &dir).map_err(|e| err(format!("renaming template into place: {e}")))?;
+        std::fs::rename(&tmp, &dir)
+            .map_err(|e| err(format!("renaming template into place: {e}")))?;
         Ok(dir)
     }
 
@@ -227,7 +237,8 @@ impl EngineRuntime for LocalRuntime {
     async fn ensure_initialized(&self, spec: &EngineSpec) -> Result<()> {
         let pgdata = Self::pgdata(spec);
         let sockets = self.socket_dir(spec);
-        std::fs::create_dir_all(&sockets).map_err(|e| err(format!("creating {}: {e}", sockets.display())))?;
+        std::fs::create_dir_all(&sockets)
+            .map_err(|e| err(format!("creating {}: {e}", sockets.display())))?;
         std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
         self.chown(&sockets)?;
         if !pgdata.join("PG_VERSION").is_file() {
@@ -248,7 +259,8 @@ impl EngineRuntime for LocalRuntime {
                     String::from_utf8_lossy(&out.stderr).trim()
                 )));
             }
-            std::fs::rename(&tmp, &pgdata).map_err(|e| err(format!("moving the data directory into place: {e}")))?;
+            std::fs::rename(&tmp, &pgdata)
+                .map_err(|e| err(format!("moving the data directory into place: {e}")))?;
         }
         // Written on every run: the endpoint or socket may have changed.
         let conf = dbaas_postgres::server_conf(
@@ -257,7 +269,8 @@ impl EngineRuntime for LocalRuntime {
             &sockets.to_string_lossy(),
         );
         let conf_path = pgdata.join("dbaas.conf");
-        std::fs::write(&conf_path, conf).map_err(|e| err(format!("writing {}: {e}", conf_path.display())))?;
+        std::fs::write(&conf_path, conf)
+            .map_err(|e| err(format!("writing {}: {e}", conf_path.display())))?;
         self.chown(&conf_path)?;
         Ok(())
     }
@@ -275,10 +288,18 @@ impl EngineRuntime for LocalRuntime {
         }
         let pg_ctl = self.bin(&spec.version, "pg_ctl")?;
         let pgdata = Self::pgdata(spec).to_string_lossy().into_owned();
-        let log = spec.volume.mount_path.join("postgres.log").to_string_lossy().into_owned();
-        self.run(&pg_ctl, &["start", "-D", &pgdata, "-l", &log, "-w", "-t", "60", "-s"])
-            .await
-            .map_err(|e| err(format!("{e} (server log: {log})")))?;
+        let log = spec
+            .volume
+            .mount_path
+            .join("postgres.log")
+            .to_string_lossy()
+            .into_owned();
+        self.run(
+            &pg_ctl,
+            &["start", "-D", &pgdata, "-l", &log, "-w", "-t", "60", "-s"],
+        )
+        .await
+        .map_err(|e| err(format!("{e} (server log: {log})")))?;
         Ok(())
     }
 
@@ -289,12 +310,28 @@ impl EngineRuntime for LocalRuntime {
         let pg_ctl = self.bin(&spec.version, "pg_ctl")?;
         let pgdata = Self::pgdata(spec).to_string_lossy().into_owned();
         if self
-            .run(&pg_ctl, &["stop", "-D", &pgdata, "-m", "fast", "-w", "-t", "30", "-s"])
+            .run(
+                &pg_ctl,
+                &["stop", "-D", &pgdata, "-m", "fast", "-w", "-t", "30", "-s"],
+            )
             .await
             .is_err()
         {
-            self.run(&pg_ctl, &["stop", "-D", &pgdata, "-m", "immediate", "-w", "-t", "30", "-s"])
-                .await?;
+            self.run(
+                &pg_ctl,
+                &[
+                    "stop",
+                    "-D",
+                    &pgdata,
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "-t",
+                    "30",
+                    "-s",
+                ],
+            )
+            .await?;
         }
         Ok(())
     }

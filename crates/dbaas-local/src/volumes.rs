@@ -42,7 +42,12 @@ impl VolumeDriver for LocalVolumes {
         // half-made volume, completed by the next ensure.
         tokio::fs::create_dir_all(&v.mount_path)
             .await
-            .map_err(|e| io(&format!("creating volume directory {}", v.mount_path.display()), e))?;
+            .map_err(|e| {
+                io(
+                    &format!("creating volume directory {}", v.mount_path.display()),
+                    e,
+                )
+            })?;
         let meta = serde_json::json!({ "name": name, "size_gb": size_gb }).to_string();
         tokio::fs::write(v.mount_path.join(META), meta)
             .await
@@ -54,8 +59,8 @@ impl VolumeDriver for LocalVolumes {
         let path = self.root.join(name).join(META);
         match tokio::fs::read(&path).await {
             Ok(bytes) => {
-                let meta: serde_json::Value =
-                    serde_json::from_slice(&bytes).map_err(|e| DriverError::new(format!("{}: {e}", path.display())))?;
+                let meta: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| DriverError::new(format!("{}: {e}", path.display())))?;
                 let size = meta["size_gb"].as_u64().unwrap_or(0) as u32;
                 Ok(Some(self.volume(name, size)))
             }
@@ -69,7 +74,10 @@ impl VolumeDriver for LocalVolumes {
         match tokio::fs::remove_dir_all(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(&format!("deleting volume directory {}", path.display()), e)),
+            Err(e) => Err(io(
+                &format!("deleting volume directory {}", path.display()),
+                e,
+            )),
         }
     }
 
@@ -80,7 +88,11 @@ impl VolumeDriver for LocalVolumes {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
             Err(e) => return Err(io("listing volumes", e)),
         };
-        while let Some(entry) = rd.next_entry().await.map_err(|e| io("listing volumes", e))? {
+        while let Some(entry) = rd
+            .next_entry()
+            .await
+            .map_err(|e| io("listing volumes", e))?
+        {
             out.push(entry.file_name().to_string_lossy().into_owned());
         }
         out.sort();

@@ -22,12 +22,9 @@ pub const MAX_SQL_BYTES: usize = 1024 * 1024;
 pub fn validate_name(name: &str) -> Result<(), ApiError> {
     const RULE: &str = "names are 1 to 48 characters: lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen (e.g. \"orders-db\")";
     if name.is_empty() {
-        return Err(ApiError::invalid("name", format!("the name is empty; {RULE}")));
-    }
-    if name.len() > MAX_NAME_LEN {
         return Err(ApiError::invalid(
             "name",
-            format!("the name is {} characters long; {RULE}", name.chars().count()),
+            format!("the name is empty; {RULE}"),
         ));
     }
     if let Some(bad) = name
@@ -37,6 +34,12 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid(
             "name",
             format!("the name contains {bad:?}; {RULE}"),
+        ));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(ApiError::invalid(
+            "name",
+            format!("the name is {} characters long; {RULE}", name.len()),
         ));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
@@ -61,7 +64,9 @@ pub fn validate_size_gb(size: Option<i64>) -> Result<u32, ApiError> {
         Some(s) if (MIN_SIZE_GB..=MAX_SIZE_GB).contains(&s) => Ok(s as u32),
         Some(s) => Err(ApiError::invalid(
             "size_gb",
-            format!("size_gb is {s}; give a whole number of GiB from {MIN_SIZE_GB} to {MAX_SIZE_GB}"),
+            format!(
+                "size_gb is {s}; give a whole number of GiB from {MIN_SIZE_GB} to {MAX_SIZE_GB}"
+            ),
         )),
     }
 }
@@ -70,7 +75,10 @@ pub fn validate_size_gb(size: Option<i64>) -> Result<u32, ApiError> {
 /// is, never spliced into anything.
 pub fn validate_sql(sql: &str) -> Result<(), ApiError> {
     if sql.trim().is_empty() {
-        return Err(ApiError::invalid("sql", "the SQL text is empty; give one or more statements"));
+        return Err(ApiError::invalid(
+            "sql",
+            "the SQL text is empty; give one or more statements",
+        ));
     }
     if sql.len() > MAX_SQL_BYTES {
         return Err(ApiError::invalid(
@@ -82,7 +90,10 @@ pub fn validate_sql(sql: &str) -> Result<(), ApiError> {
         ));
     }
     if sql.contains('\0') {
-        return Err(ApiError::invalid("sql", "the SQL text contains a NUL byte, which PostgreSQL cannot accept"));
+        return Err(ApiError::invalid(
+            "sql",
+            "the SQL text contains a NUL byte, which PostgreSQL cannot accept",
+        ));
     }
     Ok(())
 }
@@ -109,10 +120,12 @@ pub fn validate_pg_database(name: &str) -> Result<(), ApiError> {
 
 /// Checks an operation id (a UUID) from a path before looking it up.
 pub fn validate_operation_id(id: &str) -> Result<(), ApiError> {
+    // Lowercase hex in groups of 8-4-4-4-12, as the agent writes them.
     let ok = id.len() == 36
-        && id
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == '-');
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
     if ok {
         Ok(())
     } else {
@@ -137,20 +150,42 @@ mod tests {
     #[test]
     fn rejects_names_that_would_need_quoting() {
         for n in [
-            "", "Orders", "1db", "-db", "db-", "my.db", "my_db", "a'b", "a\"b", "a;drop table x",
-            "../etc", "dé", &"a".repeat(49),
+            "",
+            "Orders",
+            "1db",
+            "-db",
+            "db-",
+            "my.db",
+            "my_db",
+            "a'b",
+            "a\"b",
+            "a;drop table x",
+            "../etc",
+            "dé",
+            &"a".repeat(49),
         ] {
             let e = validate_name(n).unwrap_err();
             assert_eq!(e.field.as_deref(), Some("name"), "{n}");
-            assert!(e.message.contains("lowercase letters"), "{n}: {}", e.message);
+            assert!(
+                e.message.contains("lowercase letters"),
+                "{n}: {}",
+                e.message
+            );
         }
+        // Multi-byte names are refused for their characters, not for a
+        // length counted in bytes.
+        let e = validate_name(&"é".repeat(25)).unwrap_err();
+        assert!(e.message.contains("contains 'é'"), "{}", e.message);
     }
 
     #[test]
     fn sizes_default_and_bounds() {
         assert_eq!(validate_size_gb(None).unwrap(), DEFAULT_SIZE_GB);
         assert_eq!(validate_size_gb(Some(1)).unwrap(), 1);
-        assert_eq!(validate_size_gb(Some(MAX_SIZE_GB)).unwrap(), MAX_SIZE_GB as u32);
+        assert_eq!(
+            validate_size_gb(Some(MAX_SIZE_GB)).unwrap(),
+            MAX_SIZE_GB as u32
+        );
         for s in [0, -1, MAX_SIZE_GB + 1, i64::MAX] {
             assert!(validate_size_gb(Some(s)).is_err(), "{s}");
         }
@@ -161,5 +196,7 @@ mod tests {
         assert!(validate_operation_id("0b5c8f3e-2f1d-4c1a-9d0e-6f1f0c2b7a41").is_ok());
         assert!(validate_operation_id("../../etc/passwd").is_err());
         assert!(validate_operation_id("0B5C8F3E-2F1D-4C1A-9D0E-6F1F0C2B7A41").is_err());
+        assert!(validate_operation_id(&"-".repeat(36)).is_err());
+        assert!(validate_operation_id("0b5c8f3e2f1d4c1a9d0e6f1f0c2b7a410000").is_err());
     }
 }

@@ -103,13 +103,21 @@ pub async fn ping(access: &AdminAccess) -> bool {
         c.simple_query("SELECT 1").await?;
         Ok::<_, PgError>(())
     };
-    matches!(tokio::time::timeout(Duration::from_secs(3), attempt).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), attempt).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Creates the owner role (with `password`) and the database it owns,
 /// unless they exist; resets the password when the role exists, so a
 /// re-run converges on the recorded one.
-pub async fn ensure_owner(access: &AdminAccess, database: &str, owner: &str, password: &str) -> Result<(), PgError> {
+pub async fn ensure_owner(
+    access: &AdminAccess,
+    database: &str,
+    owner: &str,
+    password: &str,
+) -> Result<(), PgError> {
     let c = connect(access, &access.superuser, "postgres").await?;
     let role_exists = !c
         .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&owner])
@@ -158,7 +166,7 @@ pub async fn run_job(
     limits: &JobLimits,
 ) -> Result<SqlOutput, PgError> {
     let mut cfg = config(access, user, database);
-    cfg.options(&format!(
+    cfg.options(format!(
         "-c statement_timeout={}",
         limits.statement_timeout.as_millis()
     ));
@@ -201,9 +209,13 @@ pub async fn run_job(
                             rows: vec![],
                             rows_affected: 0,
                         });
-                        let values: Vec<Option<String>> =
-                            (0..row.len()).map(|i| row.get(i).map(str::to_string)).collect();
-                        let row_size: usize = values.iter().map(|v| v.as_ref().map_or(4, |s| s.len() + 3)).sum();
+                        let values: Vec<Option<String>> = (0..row.len())
+                            .map(|i| row.get(i).map(str::to_string))
+                            .collect();
+                        let row_size: usize = values
+                            .iter()
+                            .map(|v| v.as_ref().map_or(4, |s| s.len() + 3))
+                            .sum();
                         if size + row_size > limits.max_output_bytes {
                             out.truncated = true;
                         } else {
@@ -254,7 +266,10 @@ mod tests {
 
     #[test]
     fn identifiers_and_literals_cannot_escape_their_quotes() {
-        assert_eq!(quote_ident("a\"; drop table x; --"), "\"a\"\"; drop table x; --\"");
+        assert_eq!(
+            quote_ident("a\"; drop table x; --"),
+            "\"a\"\"; drop table x; --\""
+        );
         assert_eq!(quote_literal("it's"), "'it''s'");
     }
 

@@ -44,7 +44,11 @@ impl Failpoints {
             let action = match action {
                 "crash" => FailAction::Crash,
                 "error" => FailAction::Error,
-                other => return Err(format!("failpoint {name:?}: unknown action {other:?}; use crash or error")),
+                other => {
+                    return Err(format!(
+                        "failpoint {name:?}: unknown action {other:?}; use crash or error"
+                    ))
+                }
             };
             fp.set(name, action);
         }
@@ -77,7 +81,8 @@ impl Failpoints {
         if self.get(&name) == Some(FailAction::Crash) {
             tracing::warn!(failpoint = %name, "failpoint: killing the agent");
             eprintln!("failpoint {name}: killing the agent");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
             // SIGKILL cannot be caught; this is never reached.
             std::process::abort();
         }
@@ -87,7 +92,9 @@ impl Failpoints {
     pub fn error_point(&self, saga: &str, step: &str) -> Result<(), StepError> {
         let name = format!("{saga}.{step}.error");
         if self.get(&name) == Some(FailAction::Error) {
-            return Err(StepError::new(format!("failure injected by failpoint {name}")));
+            return Err(StepError::new(format!(
+                "failure injected by failpoint {name}"
+            )));
         }
         Ok(())
     }

@@ -138,22 +138,28 @@ pub struct Executor<'a, C: Send + Sync> {
 impl<C: Send + Sync> Executor<'_, C> {
     fn save(&self, rec: &mut OperationRecord) -> Result<(), StepError> {
         rec.op.updated_at = Utc::now();
-        self.log
-            .save(rec)
-            .map_err(|e| StepError::new(format!("could not record progress in the state store: {e}")))
+        self.log.save(rec).map_err(|e| {
+            StepError::new(format!("could not record progress in the state store: {e}"))
+        })
     }
 
     /// Runs (or resumes) an operation to a finished state. Returns the
     /// final record. An `Err` means the saga log itself could not be
     /// written: the operation stays unfinished and is resumed at the next
     /// start of the agent.
-    pub async fn execute(&self, saga: &SagaDef<C>, mut rec: OperationRecord) -> Result<OperationRecord, StepError> {
+    pub async fn execute(
+        &self,
+        saga: &SagaDef<C>,
+        mut rec: OperationRecord,
+    ) -> Result<OperationRecord, StepError> {
         if rec.op.steps.is_empty() {
             rec.op.steps = saga.new_steps();
         }
         debug_assert_eq!(rec.op.steps.len(), saga.steps.len());
         match rec.op.state {
-            OperationState::Succeeded | OperationState::Failed | OperationState::Unwound => return Ok(rec),
+            OperationState::Succeeded | OperationState::Failed | OperationState::Unwound => {
+                return Ok(rec)
+            }
             OperationState::Unwinding => {
                 self.unwind(saga, &mut rec).await?;
                 return Ok(rec);
@@ -216,8 +222,14 @@ impl<C: Send + Sync> Executor<'_, C> {
         Ok(rec)
     }
 
-    async fn run_step(&self, saga: &SagaDef<C>, step: &dyn Step<C>, rec: &OperationRecord) -> Result<serde_json::Value, StepError> {
-        self.failpoints.crash_point(saga.name, step.name(), "before");
+    async fn run_step(
+        &self,
+        saga: &SagaDef<C>,
+        step: &dyn Step<C>,
+        rec: &OperationRecord,
+    ) -> Result<serde_json::Value, StepError> {
+        self.failpoints
+            .crash_point(saga.name, step.name(), "before");
         let ctx = StepCtx { record: rec };
         let mut out = step.run(self.ctx, &ctx).await?;
         if self.options.repeat_runs && step.repeatable() {

@@ -26,7 +26,12 @@ pub trait SagaFixture: Send + Sync {
     /// A fresh world with a new, accepted operation.
     async fn setup(&self) -> Self::World;
     /// Runs the operation to a finished state, as the agent would.
-    async fn run(&self, world: &Self::World, options: RunOptions, failpoints: &Failpoints) -> OperationRecord;
+    async fn run(
+        &self,
+        world: &Self::World,
+        options: RunOptions,
+        failpoints: &Failpoints,
+    ) -> OperationRecord;
     /// Asserts the operation's intended effects are all there.
     async fn assert_done(&self, world: &Self::World, rec: &OperationRecord);
     /// Asserts the world is as it was before the operation.
@@ -61,7 +66,10 @@ async fn fail_each_step<F: SagaFixture>(f: &F, repeat_undos: bool) {
     for step in f.step_names() {
         let world = f.setup().await;
         let fp = Failpoints::none();
-        fp.set(&format!("{}.{step}.error", f.saga_name()), FailAction::Error);
+        fp.set(
+            &format!("{}.{step}.error", f.saga_name()),
+            FailAction::Error,
+        );
         let options = RunOptions {
             repeat_runs: false,
             repeat_undos,

@@ -79,7 +79,11 @@ impl Store {
         })
     }
 
-    fn get<T: DeserializeOwned>(&self, table: TableDefinition<&str, &[u8]>, key: &str) -> Result<Option<T>> {
+    fn get<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<T>> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(table)?;
         match t.get(key)? {
@@ -88,7 +92,12 @@ impl Store {
         }
     }
 
-    fn put<T: Serialize>(&self, table: TableDefinition<&str, &[u8]>, key: &str, value: &T) -> Result<()> {
+    fn put<T: Serialize>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        value: &T,
+    ) -> Result<()> {
         let bytes = serde_json::to_vec(value)?;
         let tx = self.db.begin_write()?;
         {
@@ -113,7 +122,11 @@ impl Store {
     /// Reserves a database name and records the operation that creates it,
     /// in one transaction: of two concurrent creates of one name, exactly
     /// one succeeds.
-    pub fn insert_database_with_operation(&self, db: &DatabaseRecord, op: &OperationRecord) -> Result<()> {
+    pub fn insert_database_with_operation(
+        &self,
+        db: &DatabaseRecord,
+        op: &OperationRecord,
+    ) -> Result<()> {
         let db_bytes = serde_json::to_vec(db)?;
         let op_bytes = serde_json::to_vec(op)?;
         let tx = self.db.begin_write()?;
@@ -201,13 +214,21 @@ impl Store {
     /// All operations, oldest first.
     pub fn list_operations(&self) -> Result<Vec<OperationRecord>> {
         let mut ops: Vec<OperationRecord> = self.all(OPERATIONS)?;
-        ops.sort_by(|a, b| a.op.created_at.cmp(&b.op.created_at).then(a.op.id.cmp(&b.op.id)));
+        ops.sort_by(|a, b| {
+            a.op.created_at
+                .cmp(&b.op.created_at)
+                .then(a.op.id.cmp(&b.op.id))
+        });
         Ok(ops)
     }
 
     /// Allocates the first free candidate address to `owner`; when `owner`
     /// already holds one, returns it (idempotent).
-    pub fn allocate_address(&self, owner: &str, candidates: impl Iterator<Item = String>) -> Result<String> {
+    pub fn allocate_address(
+        &self,
+        owner: &str,
+        candidates: impl Iterator<Item = String>,
+    ) -> Result<String> {
         let tx = self.db.begin_write()?;
         let chosen = {
             let mut t = tx.open_table(ADDRESSES)?;
@@ -339,12 +360,19 @@ mod tests {
             .map(|i| {
                 let s = store.clone();
                 std::thread::spawn(move || {
-                    s.insert_database_with_operation(&record("a", &format!("id{i}")), &op(&format!("op{i}")))
-                        .is_ok()
+                    s.insert_database_with_operation(
+                        &record("a", &format!("id{i}")),
+                        &op(&format!("op{i}")),
+                    )
+                    .is_ok()
                 })
             })
             .collect();
-        let wins = handles.into_iter().map(|h| h.join().unwrap()).filter(|w| *w).count();
+        let wins = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|w| *w)
+            .count();
         assert_eq!(wins, 1);
         // The losers left no operation behind.
         assert_eq!(store.list_operations().unwrap().len(), 1);
@@ -370,7 +398,10 @@ mod tests {
         assert_eq!(store.allocate_address("x", pool()).unwrap(), a);
         let b = store.allocate_address("y", pool()).unwrap();
         assert_ne!(a, b);
-        assert!(matches!(store.allocate_address("z", pool()), Err(StoreError::PoolExhausted(2))));
+        assert!(matches!(
+            store.allocate_address("z", pool()),
+            Err(StoreError::PoolExhausted(2))
+        ));
         store.release_address("x").unwrap();
         store.release_address("x").unwrap();
         assert_eq!(store.allocate_address("z", pool()).unwrap(), a);
@@ -380,7 +411,9 @@ mod tests {
     fn a_second_agent_cannot_open_the_same_store() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(&dir.path().join("s.redb")).unwrap();
-        let err = Store::open(&dir.path().join("s.redb")).err().expect("second open must fail");
+        let err = Store::open(&dir.path().join("s.redb"))
+            .err()
+            .expect("second open must fail");
         assert!(err.to_string().contains("another dbaas agent"), "{err}");
     }
 }

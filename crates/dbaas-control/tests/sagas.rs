@@ -1,0 +1,373 @@
+//! Every saga through the three checks of `dbaas_saga::testing`, with the
+//! local drivers and real PostgreSQL: every step run twice, a failure at
+//! each step in turn, and the unwind run twice.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use async_trait::async_trait;
+use dbaas_control::{create_saga, delete_saga, sql_saga, ControlPlane};
+use dbaas_model::*;
+use dbaas_saga::testing::{self, SagaFixture};
+use dbaas_saga::{Failpoints, RunOptions, SagaDef};
+
+struct World {
+    dir: tempfile::TempDir,
+    cp: ControlPlane,
+    rec: OperationRecord,
+}
+
+fn new_plane() -> (tempfile::TempDir, ControlPlane) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = tempfile::Builder::new()
+        .prefix("dbsaga")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let mut cfg = dbaas_config::AgentConfig::dev(dir.path().to_path_buf());
+    cfg.local.address_pool = format!("127.{}.{}.0/24", 60 + std::process::id() % 30, 1 + n % 250);
+    let store = dbaas_store::Store::open(&dir.path().join("state.redb")).unwrap();
+    let svc = dbaas_control::build(&cfg, store).unwrap();
+    (dir, ControlPlane::new(svc, Failpoints::none()))
+}
+
+const NAME: &str = "sagadb";
+
+async fn create_db(cp: &ControlPlane) {
+    let rec = cp
+        .accept_create(CreateDatabaseRequest {
+            name: NAME.into(),
+            engine: None,
+            version: None,
+            size_gb: Some(1),
+        })
+        .unwrap();
+    let done = run(
+        cp,
+        &create_saga(),
+        rec,
+        RunOptions::default(),
+        &Failpoints::none(),
+    )
+    .await;
+    assert_eq!(
+        done.op.state,
+        OperationState::Succeeded,
+        "{:?}",
+        done.op.error
+    );
+}
+
+async fn run(
+    cp: &ControlPlane,
+    saga: &SagaDef<dbaas_control::Services>,
+    rec: OperationRecord,
+    options: RunOptions,
+    fp: &Failpoints,
+) -> OperationRecord {
+    let done = cp
+        .execute(saga, rec, options, fp)
+        .await
+        .expect("saga log written");
+    cp.apply_outcome(&done);
+    done
+}
+
+fn entries(dir: &Path, sub: &str) -> Vec<String> {
+    std::fs::read_dir(dir.join(sub))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn postmasters(dir: &Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle) && c.contains("pgdata"))
+        .count()
+}
+
+/// The database works: ACTIVE, reachable with its credentials, its
+/// connection file written, one engine running.
+async fn assert_working(w: &World) {
+    let db = w.cp.get_database(NAME).unwrap();
+    assert_eq!(db.state, DatabaseState::Active, "{db:?}");
+    let conn = w.cp.connection(NAME).unwrap();
+    let (client, c) = tokio_postgres::connect(&conn.uri, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(c);
+    assert_eq!(
+        client
+            .query_one("SELECT 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        1
+    );
+    assert!(w
+        .dir
+        .path()
+        .join(format!("connections/{NAME}.yml"))
+        .is_file());
+    assert_eq!(postmasters(w.dir.path()), 1);
+}
+
+/// Nothing of the database exists.
+fn assert_nothing(w: &World) {
+    assert!(
+        w.cp.list_databases().unwrap().is_empty(),
+        "catalog rows remain"
+    );
+    assert_eq!(
+        entries(w.dir.path(), "volumes"),
+        Vec::<String>::new(),
+        "volumes remain"
+    );
+    assert_eq!(
+        entries(w.dir.path(), "s"),
+        Vec::<String>::new(),
+        "sockets remain"
+    );
+    assert_eq!(
+        entries(w.dir.path(), "connections"),
+        Vec::<String>::new(),
+        "connection files remain"
+    );
+    assert_eq!(
+        w.cp.services().store.list_addresses().unwrap(),
+        vec![],
+        "addresses remain"
+    );
+    assert_eq!(postmasters(w.dir.path()), 0, "engines remain");
+}
+
+fn stop_engines(dir: &Path) {
+    for v in entries(dir, "volumes") {
+        let pid =
+            std::fs::read_to_string(dir.join("volumes").join(v).join("pgdata/postmaster.pid"));
+        if let Some(pid) = pid
+            .ok()
+            .and_then(|p| p.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
+        {
+            let _ = nix_kill(pid);
+        }
+    }
+}
+
+fn nix_kill(pid: i32) -> std::io::Result<()> {
+    let status = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("kill failed"))
+    }
+}
+
+struct CreateFixture;
+
+#[async_trait]
+impl SagaFixture for CreateFixture {
+    type World = World;
+    fn saga_name(&self) -> &'static str {
+        "create_database"
+    }
+    fn step_names(&self) -> Vec<&'static str> {
+        create_saga().steps.iter().map(|s| s.name()).collect()
+    }
+    async fn setup(&self) -> World {
+        let (dir, cp) = new_plane();
+        let rec = cp
+            .accept_create(CreateDatabaseRequest {
+                name: NAME.into(),
+                engine: None,
+                version: None,
+                size_gb: Some(1),
+            })
+            .unwrap();
+        World { dir, cp, rec }
+    }
+    async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
+        run(&w.cp, &create_saga(), w.rec.clone(), options, fp).await
+    }
+    async fn assert_done(&self, w: &World, _rec: &OperationRecord) {
+        assert_working(w).await;
+    }
+    async fn assert_unchanged(&self, w: &World, _rec: &OperationRecord) {
+        assert_nothing(w);
+    }
+    async fn assert_failed_then_retry(&self, _w: &World, rec: &OperationRecord) {
+        panic!(
+            "every step of create can be undone, yet it failed: {:?}",
+            rec.op.error
+        );
+    }
+    async fn teardown(&self, w: World) {
+        stop_engines(w.dir.path());
+    }
+}
+
+struct DeleteFixture;
+
+#[async_trait]
+impl SagaFixture for DeleteFixture {
+    type World = World;
+    fn saga_name(&self) -> &'static str {
+        "delete_database"
+    }
+    fn step_names(&self) -> Vec<&'static str> {
+        delete_saga().steps.iter().map(|s| s.name()).collect()
+    }
+    async fn setup(&self) -> World {
+        let (dir, cp) = new_plane();
+        create_db(&cp).await;
+        let (rec, _) = cp.accept_delete(NAME).unwrap();
+        World { dir, cp, rec }
+    }
+    async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
+        run(&w.cp, &delete_saga(), w.rec.clone(), options, fp).await
+    }
+    async fn assert_done(&self, w: &World, _rec: &OperationRecord) {
+        assert_nothing(w);
+    }
+    async fn assert_unchanged(&self, w: &World, _rec: &OperationRecord) {
+        assert_working(w).await;
+    }
+    async fn assert_failed_then_retry(&self, w: &World, rec: &OperationRecord) {
+        // Past the point of no return: the database shows the failure and
+        // says how to finish; a new delete finishes.
+        if let Ok(db) = w.cp.get_database(NAME) {
+            assert_eq!(db.state, DatabaseState::Error, "{db:?}");
+            assert!(
+                db.error.unwrap_or_default().contains("dbaas db delete"),
+                "{:?}",
+                rec.op.error
+            );
+            let (retry, new) = w.cp.accept_delete(NAME).unwrap();
+            assert!(new);
+            let done = run(
+                &w.cp,
+                &delete_saga(),
+                retry,
+                RunOptions::default(),
+                &Failpoints::none(),
+            )
+            .await;
+            assert_eq!(
+                done.op.state,
+                OperationState::Succeeded,
+                "{:?}",
+                done.op.error
+            );
+        }
+        assert_nothing(w);
+    }
+    async fn teardown(&self, w: World) {
+        stop_engines(w.dir.path());
+    }
+}
+
+struct SqlFixture;
+
+#[async_trait]
+impl SagaFixture for SqlFixture {
+    type World = World;
+    fn saga_name(&self) -> &'static str {
+        "run_sql"
+    }
+    fn step_names(&self) -> Vec<&'static str> {
+        sql_saga().steps.iter().map(|s| s.name()).collect()
+    }
+    async fn setup(&self) -> World {
+        let (dir, cp) = new_plane();
+        create_db(&cp).await;
+        let rec = cp
+            .accept_sql(
+                NAME,
+                SqlJobRequest {
+                    sql: "SELECT 7 AS seven".into(),
+                    database: None,
+                },
+            )
+            .unwrap();
+        World { dir, cp, rec }
+    }
+    async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
+        run(&w.cp, &sql_saga(), w.rec.clone(), options, fp).await
+    }
+    async fn assert_done(&self, w: &World, rec: &OperationRecord) {
+        let job = w.cp.get_sql_job(&rec.op.id).unwrap();
+        let out = job.output.expect("output stored");
+        assert_eq!(out.statements[0].columns, vec!["seven"]);
+        assert_eq!(out.statements[0].rows, vec![vec![Some("7".to_string())]]);
+        assert_working(w).await;
+    }
+    async fn assert_unchanged(&self, w: &World, rec: &OperationRecord) {
+        assert!(w.cp.get_sql_job(&rec.op.id).unwrap().output.is_none());
+        assert_working(w).await;
+    }
+    async fn assert_failed_then_retry(&self, w: &World, rec: &OperationRecord) {
+        // A SQL job is not undone; the database is untouched by its
+        // failure, and the job can be submitted again.
+        assert_eq!(
+            w.cp.get_sql_job(&rec.op.id).unwrap().state,
+            OperationState::Failed
+        );
+        assert_working(w).await;
+        let again =
+            w.cp.accept_sql(
+                NAME,
+                SqlJobRequest {
+                    sql: "SELECT 7 AS seven".into(),
+                    database: None,
+                },
+            )
+            .unwrap();
+        let done = run(
+            &w.cp,
+            &sql_saga(),
+            again,
+            RunOptions::default(),
+            &Failpoints::none(),
+        )
+        .await;
+        assert_eq!(done.op.state, OperationState::Succeeded);
+    }
+    async fn teardown(&self, w: World) {
+        stop_engines(w.dir.path());
+    }
+}
+
+macro_rules! saga_checks {
+    ($($fixture:ident: $twice:ident, $each:ident, $unwind:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $twice() {
+            testing::check_every_step_twice(&$fixture).await
+        }
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $each() {
+            testing::check_failure_at_each_step(&$fixture).await
+        }
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $unwind() {
+            testing::check_unwind_twice(&$fixture).await
+        }
+    )*};
+}
+
+saga_checks! {
+    CreateFixture: create_every_step_twice, create_failure_at_each_step_unwinds, create_unwind_twice;
+    DeleteFixture: delete_every_step_twice, delete_failure_at_each_step, delete_unwind_twice;
+    SqlFixture: sql_every_step_twice, sql_failure_at_each_step, sql_unwind_twice;
+}
