@@ -175,8 +175,19 @@ impl ControlPlane {
         let done = self
             .execute(saga, rec, RunOptions::default(), &self.inner.failpoints)
             .await;
-        if let Some(rec) = done {
-            self.apply_outcome(&rec);
+        match done {
+            Some(rec) if rec.op.state == OperationState::Unwinding => {
+                // An undo failed (an infrastructure hiccup, say): retry the
+                // unwind later rather than leave something behind.
+                tracing::warn!(op = %rec.op.id, error = ?rec.op.error, "undo failed; retrying in {UNDO_RETRY:?}");
+                let me = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(UNDO_RETRY).await;
+                    me.enqueue(&rec.op.target, rec.op.id.clone());
+                });
+            }
+            Some(rec) => self.apply_outcome(&rec),
+            None => {}
         }
     }
 
@@ -565,6 +576,9 @@ impl ControlPlane {
 pub fn connections_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("connections")
 }
+
+/// Delay before a failed unwind is tried again.
+const UNDO_RETRY: Duration = Duration::from_secs(10);
 
 /// The supervisor's default period.
 pub const DEFAULT_SUPERVISE: Duration = Duration::from_secs(2);

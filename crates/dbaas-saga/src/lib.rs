@@ -144,7 +144,8 @@ impl<C: Send + Sync> Executor<'_, C> {
     }
 
     /// Runs (or resumes) an operation to a finished state. Returns the
-    /// final record. An `Err` means the saga log itself could not be
+    /// final record, or one still `unwinding` when an undo failed (to be
+    /// retried). An `Err` means the saga log itself could not be
     /// written: the operation stays unfinished and is resumed at the next
     /// start of the agent.
     pub async fn execute(
@@ -259,17 +260,15 @@ impl<C: Send + Sync> Executor<'_, C> {
             if let Err(e) = result {
                 tracing::error!(op = %rec.op.id, step = step.name(), error = %e, "undo failed");
                 rec.op.steps[i].error = Some(format!("undo failed: {}", e.0));
-                rec.op.state = OperationState::Failed;
                 let first = rec.op.error.take().unwrap_or_default();
                 rec.op.error = Some(format!(
-                    "{first}; then undoing step {} failed: {} (the agent retries the undo at its next start)",
+                    "{first}; then undoing step {} failed: {} (the undo is retried)",
                     step.name(),
                     e.0
                 ));
-                // Stay in Unwinding in the log so that a restart retries.
-                rec.op.state = OperationState::Unwinding;
+                // The operation stays unwinding: whoever runs it retries
+                // later, and so does the next start of the agent.
                 self.save(rec)?;
-                rec.op.state = OperationState::Failed;
                 return Ok(());
             }
             rec.op.steps[i].state = StepState::Undone;
@@ -279,5 +278,234 @@ impl<C: Send + Sync> Executor<'_, C> {
         rec.op.state = OperationState::Unwound;
         self.save(rec)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::Utc;
+    use dbaas_model::{Operation, OperationKind};
+
+    use super::*;
+
+    /// A world of named resources and a journal of what ran.
+    #[derive(Default)]
+    struct World {
+        resources: Mutex<Vec<String>>,
+        journal: Mutex<Vec<String>>,
+        saved: Mutex<Vec<OperationRecord>>,
+        fail_undo: Mutex<bool>,
+    }
+
+    impl SagaLog for World {
+        fn save(&self, r: &OperationRecord) -> Result<(), String> {
+            self.saved.lock().unwrap().push(r.clone());
+            Ok(())
+        }
+    }
+
+    struct Make {
+        name: &'static str,
+        reversible: bool,
+        repeatable: bool,
+    }
+
+    #[async_trait]
+    impl Step<World> for Make {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        async fn run(&self, w: &World, _s: &StepCtx<'_>) -> Result<serde_json::Value, StepError> {
+            w.journal.lock().unwrap().push(format!("run {}", self.name));
+            let mut r = w.resources.lock().unwrap();
+            if !r.contains(&self.name.to_string()) {
+                r.push(self.name.to_string());
+            }
+            Ok(serde_json::json!(self.name))
+        }
+        async fn undo(&self, w: &World, _s: &StepCtx<'_>) -> Result<(), StepError> {
+            w.journal
+                .lock()
+                .unwrap()
+                .push(format!("undo {}", self.name));
+            if *w.fail_undo.lock().unwrap() {
+                return Err(StepError::new("cloud said no"));
+            }
+            w.resources.lock().unwrap().retain(|x| x != self.name);
+            Ok(())
+        }
+        fn reversible(&self) -> bool {
+            self.reversible
+        }
+        fn repeatable(&self) -> bool {
+            self.repeatable
+        }
+    }
+
+    fn saga(steps: &[(&'static str, bool, bool)]) -> SagaDef<World> {
+        SagaDef {
+            name: "test",
+            steps: steps
+                .iter()
+                .map(|&(name, reversible, repeatable)| {
+                    Arc::new(Make {
+                        name,
+                        reversible,
+                        repeatable,
+                    }) as Arc<dyn Step<World>>
+                })
+                .collect(),
+        }
+    }
+
+    fn record() -> OperationRecord {
+        let now = Utc::now();
+        OperationRecord {
+            op: Operation {
+                id: "op".into(),
+                kind: OperationKind::CreateDatabase,
+                target: "t".into(),
+                state: OperationState::Pending,
+                steps: vec![],
+                error: None,
+                created_at: now,
+                updated_at: now,
+            },
+            params: serde_json::Value::Null,
+            outputs: Default::default(),
+        }
+    }
+
+    async fn exec(
+        w: &World,
+        s: &SagaDef<World>,
+        fp: &Failpoints,
+        rec: OperationRecord,
+    ) -> OperationRecord {
+        Executor {
+            ctx: w,
+            log: w,
+            failpoints: fp,
+            options: RunOptions::default(),
+        }
+        .execute(s, rec)
+        .await
+        .unwrap()
+    }
+
+    const ABC: &[(&str, bool, bool)] = &[("a", true, true), ("b", true, true), ("c", true, true)];
+
+    #[tokio::test]
+    async fn all_steps_run_in_order_and_are_recorded() {
+        let w = World::default();
+        let done = exec(&w, &saga(ABC), &Failpoints::none(), record()).await;
+        assert_eq!(done.op.state, OperationState::Succeeded);
+        assert!(done.op.steps.iter().all(|s| s.state == StepState::Done));
+        assert_eq!(*w.journal.lock().unwrap(), ["run a", "run b", "run c"]);
+        assert_eq!(done.outputs["b"], serde_json::json!("b"));
+        // Each step was recorded running before it ran, then done.
+        let saved = w.saved.lock().unwrap();
+        assert!(saved
+            .iter()
+            .any(|r| r.op.steps[1].state == StepState::Running
+                && r.op.steps[0].state == StepState::Done));
+    }
+
+    #[tokio::test]
+    async fn a_failure_undoes_every_started_step_in_reverse() {
+        let w = World::default();
+        let fp = Failpoints::parse("test.b.error=error").unwrap();
+        let done = exec(&w, &saga(ABC), &fp, record()).await;
+        assert_eq!(done.op.state, OperationState::Unwound);
+        assert!(done.op.error.unwrap().contains("step b failed"));
+        assert_eq!(
+            *w.journal.lock().unwrap(),
+            ["run a", "run b", "undo b", "undo a"]
+        );
+        assert!(w.resources.lock().unwrap().is_empty());
+        assert_eq!(done.op.steps[2].state, StepState::Pending);
+    }
+
+    #[tokio::test]
+    async fn resuming_skips_done_steps_and_reruns_the_interrupted_one() {
+        let w = World::default();
+        let s = saga(ABC);
+        let mut rec = record();
+        rec.op.steps = s.new_steps();
+        rec.op.state = OperationState::Running;
+        rec.op.steps[0].state = StepState::Done;
+        rec.op.steps[1].state = StepState::Running;
+        let done = exec(&w, &s, &Failpoints::none(), rec).await;
+        assert_eq!(done.op.state, OperationState::Succeeded);
+        assert_eq!(*w.journal.lock().unwrap(), ["run b", "run c"]);
+    }
+
+    #[tokio::test]
+    async fn past_an_irreversible_step_a_failure_fails_forward() {
+        let w = World::default();
+        let s = saga(&[
+            ("a", true, true),
+            ("destroy", false, true),
+            ("c", true, true),
+        ]);
+        let fp = Failpoints::parse("test.c.error=error").unwrap();
+        let done = exec(&w, &s, &fp, record()).await;
+        assert_eq!(done.op.state, OperationState::Failed);
+        assert!(!w
+            .journal
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|j| j.starts_with("undo")));
+    }
+
+    #[tokio::test]
+    async fn an_unrepeatable_step_found_running_is_not_run_again() {
+        let w = World::default();
+        let s = saga(&[("check", true, true), ("user_sql", false, false)]);
+        let mut rec = record();
+        rec.op.steps = s.new_steps();
+        rec.op.state = OperationState::Running;
+        rec.op.steps[0].state = StepState::Done;
+        rec.op.steps[1].state = StepState::Running;
+        let done = exec(&w, &s, &Failpoints::none(), rec).await;
+        assert_eq!(done.op.state, OperationState::Failed);
+        assert!(done.op.error.unwrap().contains("outcome is unknown"));
+        assert!(w.journal.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_undo_leaves_the_operation_unwinding_to_be_retried() {
+        let w = World::default();
+        *w.fail_undo.lock().unwrap() = true;
+        let fp = Failpoints::parse("test.b.error=error").unwrap();
+        let done = exec(&w, &saga(ABC), &fp, record()).await;
+        assert_eq!(done.op.state, OperationState::Unwinding);
+        assert!(done
+            .op
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("undoing step b failed"));
+        let last = w.saved.lock().unwrap().last().unwrap().clone();
+        assert_eq!(last.op.state, OperationState::Unwinding);
+        // The restart: undos work again, the unwind completes.
+        *w.fail_undo.lock().unwrap() = false;
+        let done = exec(&w, &saga(ABC), &Failpoints::none(), last).await;
+        assert_eq!(done.op.state, OperationState::Unwound);
+        assert!(w.resources.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn failpoint_specs_are_checked() {
+        assert!(Failpoints::parse("a.b.after=crash,a.c.error=error").is_ok());
+        assert!(Failpoints::parse("a.b.after")
+            .unwrap_err()
+            .contains("NAME=crash"));
+        assert!(Failpoints::parse("a.b.after=explode")
+            .unwrap_err()
+            .contains("unknown action"));
     }
 }
