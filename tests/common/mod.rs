@@ -93,7 +93,8 @@ impl Agent {
         self.child = Some(cmd.spawn().expect("start the agent"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(addr) = std::fs::read_to_string(data.join("agent.addr")) {
+            let addr = std::fs::read_to_string(data.join("agent.addr")).unwrap_or_default();
+            if addr.ends_with('\n') {
                 self.address = addr.trim().to_string();
                 self.client = Client::new(&self.address);
                 break;

@@ -93,7 +93,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
     let url = format!("http://{addr}");
     // Tests and scripts that start the agent on port 0 read the address here.
-    std::fs::write(data_dir.join("agent.addr"), format!("{url}\n"))?;
+    // Written whole or not at all: a reader never sees half an address.
+    let tmp = data_dir.join("agent.addr.tmp");
+    std::fs::write(&tmp, format!("{url}\n"))?;
+    std::fs::rename(&tmp, data_dir.join("agent.addr"))?;
     tracing::info!(address = %url, data_dir = %data_dir.display(), "dbaas agent listening");
     eprintln!(
         "dbaas agent listening on {url} (data in {})",

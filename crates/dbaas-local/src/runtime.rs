@@ -156,7 +156,24 @@ impl LocalRuntime {
         let parent = dir.parent().expect("template dir has a parent");
         std::fs::create_dir_all(parent)
             .map_err(|e| err(format!("creating {}: {e}", parent.display())))?;
-        let tmp = parent.join(format!("{ENGINE}-{version}.tmp"));
+        // A temporary directory of this agent process alone: an initdb left
+        // running by an agent that was killed may still write into its own.
+        // Those of dead agents are removed.
+        let prefix = format!("{ENGINE}-{version}.tmp.");
+        if let Ok(rd) = std::fs::read_dir(parent) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name
+                    .strip_prefix(&prefix)
+                    .and_then(|p| p.parse::<i32>().ok())
+                {
+                    if pid != std::process::id() as i32 && !Self::is_alive(pid) {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+        let tmp = parent.join(format!("{prefix}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)
             .map_err(|e| err(format!("creating {}: {e}", tmp.display())))?;
@@ -184,8 +201,13 @@ impl LocalRuntime {
         let mut text = std::fs::read_to_string(&conf).map_err(err)?;
         text.push_str("\ninclude_if_exists = 'dbaas.conf'\n");
         std::fs::write(&conf, text).map_err(err)?;
-        std::fs::rename(&tmp, &dir)
-            .map_err(|e| err(format!("renaming template into place: {e}")))?;
+        if let Err(e) = std::fs::rename(&tmp, &dir) {
+            // Another agent process finished its template first.
+            let _ = std::fs::remove_dir_all(&tmp);
+            if !dir.join("PG_VERSION").is_file() {
+                return Err(err(format!("renaming template into place: {e}")));
+            }
+        }
         Ok(dir)
     }
 
@@ -243,8 +265,20 @@ impl EngineRuntime for LocalRuntime {
         self.chown(&sockets)?;
         if !pgdata.join("PG_VERSION").is_file() {
             let template = self.ensure_template(&spec.version).await?;
-            let tmp = spec.volume.mount_path.join("pgdata.tmp");
-            let _ = std::fs::remove_dir_all(&tmp);
+            // Copies left half-done by an earlier agent process (whose cp
+            // may even still run) are removed; this process copies into a
+            // directory of its own, then renames it into place.
+            if let Ok(rd) = std::fs::read_dir(&spec.volume.mount_path) {
+                for e in rd.flatten() {
+                    if e.file_name().to_string_lossy().starts_with("pgdata.tmp.") {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+            let tmp = spec
+                .volume
+                .mount_path
+                .join(format!("pgdata.tmp.{}", std::process::id()));
             self.chown(&spec.volume.mount_path)?;
             let out = tokio::process::Command::new("cp")
                 .arg("-a")
