@@ -246,3 +246,18 @@ async fn engines_survive_an_agent_restart_and_a_dead_engine_is_restarted() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_address_is_taken_fails_clearly_and_leaves_nothing() {
+    let mut agent = Agent::start();
+    // Something else already listens where the first database would.
+    let first = agent.pool.replace(".0/24", ".1");
+    let _squatter = std::net::TcpListener::bind((first.as_str(), 5432)).unwrap();
+    let op = agent.create("blocked").await;
+    assert_eq!(op.state, OperationState::Unwound, "{op:?}");
+    let error = op.error.unwrap_or_default();
+    assert!(error.contains("start_engine"), "{error}");
+    assert!(error.contains("failed to start"), "{error}");
+    assert!(error.contains("Address already in use"), "{error}");
+    agent.assert_no_orphans().await;
+}

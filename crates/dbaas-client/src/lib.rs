@@ -170,7 +170,9 @@ impl Client {
         mut progress: impl FnMut(&Operation),
     ) -> Result<Operation> {
         let mut last: Option<String> = None;
-        let mut delay = Duration::from_millis(50);
+        // Polls are cheap for the agent (tens of thousands a second), and a
+        // short period keeps the wait close to the operation's real end.
+        let mut delay = Duration::from_millis(20);
         loop {
             let op = self.get_operation(id).await?;
             let fingerprint = serde_json::to_string(&(&op.state, &op.steps)).unwrap_or_default();
@@ -182,7 +184,7 @@ impl Client {
                 return Ok(op);
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(500));
+            delay = (delay * 2).min(Duration::from_millis(100));
         }
     }
 }

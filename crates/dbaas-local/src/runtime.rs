@@ -21,13 +21,18 @@ pub struct LocalRuntimeConfig {
 /// Runs PostgreSQL servers as local processes.
 ///
 /// A new engine's data directory is a copy of a template made once per
-/// version by `initdb` (copying is several times faster than initdb).
+/// version by `initdb` (copying is several times faster than initdb). One
+/// copy is kept ready as a spare beside the template: a create renames it
+/// into its volume (instant on one filesystem) and a fresh spare is copied
+/// in the background.
 /// Servers are started by `pg_ctl` in a process group of their own, so a
 /// crash of the agent (or a Ctrl-C in its terminal) does not take them
 /// down; the agent finds them again through `postmaster.pid`.
 pub struct LocalRuntime {
     cfg: LocalRuntimeConfig,
     template_lock: tokio::sync::Mutex<()>,
+    /// Held while a spare data directory is being made.
+    spare_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 const ENGINE: &str = "postgresql";
@@ -61,6 +66,7 @@ impl LocalRuntime {
         Ok(LocalRuntime {
             cfg,
             template_lock: tokio::sync::Mutex::new(()),
+            spare_lock: Default::default(),
         })
     }
 
@@ -92,6 +98,46 @@ impl LocalRuntime {
             .data_dir
             .join("templates")
             .join(format!("{ENGINE}-{version}"))
+    }
+
+    fn spare_dir(&self, version: &str) -> PathBuf {
+        self.cfg
+            .data_dir
+            .join("templates")
+            .join(format!("{ENGINE}-{version}.spare"))
+    }
+
+    /// Makes the spare data directory of `version` unless there is one.
+    async fn refill_spare(
+        lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+        template: PathBuf,
+        spare: PathBuf,
+    ) -> Result<()> {
+        let _guard = lock.lock().await;
+        if spare.join("PG_VERSION").is_file() {
+            return Ok(());
+        }
+        let tmp = spare.with_extension(format!("spare.tmp.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        copy_dir(&template, &tmp).await?;
+        if std::fs::rename(&tmp, &spare).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        Ok(())
+    }
+
+    /// Refills the spare of `version` in the background.
+    fn spawn_refill(&self, version: &str) {
+        let (lock, template, spare) = (
+            self.spare_lock.clone(),
+            self.template_dir(version),
+            self.spare_dir(version),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = Self::refill_spare(lock, template, spare).await {
+                tracing::warn!(error = %e, "making a spare data directory failed");
+            }
+        });
     }
 
     /// Runs a PostgreSQL tool, as the engine user when one is configured.
@@ -211,6 +257,53 @@ impl LocalRuntime {
         Ok(dir)
     }
 
+    /// Waits until the server accepts connections: PostgreSQL writes
+    /// "ready" into postmaster.pid at that moment. Polled every 10 ms
+    /// (pg_ctl -w looks only every 100 ms). A postmaster.pid left by a
+    /// server that died names a dead process and does not count.
+    async fn wait_ready(&self, spec: &EngineSpec, log: &str, log_start: u64) -> Result<()> {
+        let pgdata = Self::pgdata(spec);
+        let mut polls = 0u32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut seen_alive = false;
+        loop {
+            let text = std::fs::read_to_string(pgdata.join("postmaster.pid")).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let pid = lines.first().and_then(|l| l.trim().parse::<i32>().ok());
+            let alive = pid.is_some_and(Self::is_alive);
+            if alive && lines.get(7).map(|l| l.trim()) == Some("ready") {
+                return Ok(());
+            }
+            seen_alive |= alive;
+            polls += 1;
+            // A server that fails before writing its pid file (its port is
+            // taken, say) only says so in its log.
+            if polls % 20 == 0 {
+                if let Some(fatal) = new_fatal_line(log, log_start) {
+                    return Err(err(format!(
+                        "the PostgreSQL server of {} failed to start: {fatal} (log: {log})",
+                        spec.instance
+                    )));
+                }
+            }
+            if seen_alive && !alive {
+                let why = new_fatal_line(log, log_start)
+                    .unwrap_or_else(|| "it exited while starting".to_string());
+                return Err(err(format!(
+                    "the PostgreSQL server of {} failed to start: {why} (log: {log})",
+                    spec.instance
+                )));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(err(format!(
+                    "the PostgreSQL server of {} did not accept connections within 60 s; see its log {log}",
+                    spec.instance
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     fn read_pid(pgdata: &Path) -> Option<i32> {
         let text = std::fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
         text.lines().next()?.trim().parse().ok()
@@ -234,6 +327,53 @@ impl LocalRuntime {
     }
 }
 
+/// `cp -a`: keeps the engine user's ownership and the 0700 mode that
+/// PostgreSQL insists on.
+async fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    let out = tokio::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .await
+        .map_err(|e| err(format!("copying {}: {e}", from.display())))?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(to);
+        return Err(err(format!(
+            "copying {} failed: {}",
+            from.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// What the server said about failing to start, in the part of `log`
+/// past byte `from`: its FATAL or PANIC line, preceded by the "could not"
+/// lines that explain it (e.g. the address already in use), without
+/// timestamps. None until a FATAL or PANIC line is there.
+fn new_fatal_line(log: &str, from: u64) -> Option<String> {
+    let bytes = std::fs::read(log).ok()?;
+    let tail = String::from_utf8_lossy(bytes.get(from as usize..)?).into_owned();
+    let fatal = tail
+        .lines()
+        .any(|l| l.contains("FATAL:") || l.contains("PANIC:"));
+    if !fatal {
+        return None;
+    }
+    let said: Vec<String> = tail
+        .lines()
+        .filter(|l| l.contains("FATAL:") || l.contains("PANIC:") || l.contains("could not"))
+        .map(|l| {
+            ["FATAL:", "PANIC:", "LOG:", "HINT:"]
+                .iter()
+                .find_map(|tag| l.split_once(tag).map(|(_, rest)| rest.trim().to_string()))
+                .unwrap_or_else(|| l.trim().to_string())
+        })
+        .collect();
+    Some(said[said.len().saturating_sub(4)..].join("; "))
+}
+
 fn last_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
@@ -251,7 +391,8 @@ impl EngineRuntime for LocalRuntime {
 
     async fn prepare(&self) -> Result<()> {
         for v in self.cfg.versions.keys() {
-            self.ensure_template(v).await?;
+            let template = self.ensure_template(v).await?;
+            Self::refill_spare(self.spare_lock.clone(), template, self.spare_dir(v)).await?;
         }
         Ok(())
     }
@@ -275,26 +416,21 @@ impl EngineRuntime for LocalRuntime {
                     }
                 }
             }
-            let tmp = spec
-                .volume
-                .mount_path
-                .join(format!("pgdata.tmp.{}", std::process::id()));
             self.chown(&spec.volume.mount_path)?;
-            let out = tokio::process::Command::new("cp")
-                .arg("-a")
-                .arg(&template)
-                .arg(&tmp)
-                .output()
-                .await
-                .map_err(|e| err(format!("copying the template: {e}")))?;
-            if !out.status.success() {
-                return Err(err(format!(
-                    "copying the template data directory failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
+            // Claiming the spare is one atomic rename; without one (taken
+            // by a concurrent create, or another filesystem) copy the
+            // template.
+            let spare = self.spare_dir(&spec.version);
+            if std::fs::rename(&spare, &pgdata).is_err() {
+                let tmp = spec
+                    .volume
+                    .mount_path
+                    .join(format!("pgdata.tmp.{}", std::process::id()));
+                copy_dir(&template, &tmp).await?;
+                std::fs::rename(&tmp, &pgdata)
+                    .map_err(|e| err(format!("moving the data directory into place: {e}")))?;
             }
-            std::fs::rename(&tmp, &pgdata)
-                .map_err(|e| err(format!("moving the data directory into place: {e}")))?;
+            self.spawn_refill(&spec.version);
         }
         // Written on every run: the endpoint or socket may have changed.
         let conf = dbaas_postgres::server_conf(
@@ -328,13 +464,11 @@ impl EngineRuntime for LocalRuntime {
             .join("postgres.log")
             .to_string_lossy()
             .into_owned();
-        self.run(
-            &pg_ctl,
-            &["start", "-D", &pgdata, "-l", &log, "-w", "-t", "60", "-s"],
-        )
-        .await
-        .map_err(|e| err(format!("{e} (server log: {log})")))?;
-        Ok(())
+        let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        self.run(&pg_ctl, &["start", "-D", &pgdata, "-l", &log, "-W", "-s"])
+            .await
+            .map_err(|e| err(format!("{e} (server log: {log})")))?;
+        self.wait_ready(spec, &log, log_len).await
     }
 
     async fn stop(&self, spec: &EngineSpec) -> Result<()> {
