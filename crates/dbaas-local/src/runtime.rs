@@ -278,7 +278,7 @@ impl LocalRuntime {
             polls += 1;
             // A server that fails before writing its pid file (its port is
             // taken, say) only says so in its log.
-            if polls % 20 == 0 {
+            if polls.is_multiple_of(20) {
                 if let Some(fatal) = new_fatal_line(log, log_start) {
                     return Err(err(format!(
                         "the PostgreSQL server of {} failed to start: {fatal} (log: {log})",
