@@ -126,6 +126,26 @@ async fn create_use_run_sql_delete_leaves_nothing() {
         vec![Some("orders".to_string()), Some("f".to_string())]
     );
 
+    // The owner's password is in no log: not the agent's, not the engine's.
+    assert!(
+        !agent.log().contains(&conn.password),
+        "the agent logged the password"
+    );
+    for vol in agent.dir_entries("volumes") {
+        let engine_log = std::fs::read_to_string(
+            agent
+                .data_dir()
+                .join("volumes")
+                .join(vol)
+                .join("postgres.log"),
+        )
+        .unwrap_or_default();
+        assert!(
+            !engine_log.contains(&conn.password),
+            "the engine logged the password"
+        );
+    }
+
     drop(pg);
     let del = c.delete_database("orders").await.unwrap();
     let del = agent.wait(&del.id).await;
@@ -260,4 +280,39 @@ async fn a_create_whose_address_is_taken_fails_clearly_and_leaves_nothing() {
     assert!(error.contains("failed to start"), "{error}");
     assert!(error.contains("Address already in use"), "{error}");
     agent.assert_no_orphans().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_output_is_cut_at_the_configured_size_and_says_so() {
+    let agent = Agent::start_configured(None, "sql {\n  max_output_bytes = 2000\n}\n");
+    assert_eq!(agent.create("big").await.state, OperationState::Succeeded);
+    let op = agent
+        .client
+        .submit_sql(
+            "big",
+            &SqlJobRequest {
+                sql: "SELECT g, repeat('x', 50) FROM generate_series(1, 10000) g".into(),
+                database: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(agent.wait(&op.id).await.state, OperationState::Succeeded);
+    let out = agent
+        .client
+        .get_sql_job(&op.id)
+        .await
+        .unwrap()
+        .output
+        .unwrap();
+    assert!(out.truncated);
+    let kept = &out.statements[0];
+    assert!(
+        !kept.rows.is_empty() && kept.rows.len() < 100,
+        "{} rows kept",
+        kept.rows.len()
+    );
+    // The count still tells how many rows the statement returned.
+    assert_eq!(kept.rows_affected, 10000);
+    assert_eq!(kept.rows[0][0].as_deref(), Some("1"));
 }

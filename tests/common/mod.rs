@@ -17,6 +17,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_dbaas");
 pub struct Agent {
     pub dir: tempfile::TempDir,
     pub pool: String,
+    /// Extra HCL appended to the agent's configuration.
+    extra_config: String,
     child: Option<Child>,
     pub client: Client,
     pub address: String,
@@ -39,6 +41,11 @@ impl Agent {
     }
 
     pub fn start_with(failpoints: Option<&str>) -> Agent {
+        Self::start_configured(failpoints, "")
+    }
+
+    /// Starts an agent whose configuration has `extra` HCL appended.
+    pub fn start_configured(failpoints: Option<&str>, extra: &str) -> Agent {
         dbaas_client::install_crypto_provider();
         let dir = tempfile::Builder::new()
             .prefix("dbaas")
@@ -47,6 +54,7 @@ impl Agent {
         let mut a = Agent {
             dir,
             pool: unique_pool(),
+            extra_config: extra.to_string(),
             child: None,
             client: Client::new("http://127.0.0.1:1"),
             address: String::new(),
@@ -67,9 +75,10 @@ impl Agent {
     pub fn spawn(&mut self, failpoints: Option<&str>) {
         let data = self.data_dir();
         let hcl = format!(
-            "data_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nsupervise_interval_seconds = 1\nlocal {{\n  address_pool = \"{}\"\n}}\n",
+            "data_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nsupervise_interval_seconds = 1\nlocal {{\n  address_pool = \"{}\"\n}}\n{}\n",
             data.display(),
-            self.pool
+            self.pool,
+            self.extra_config
         );
         std::fs::write(self.config_path(), hcl).unwrap();
         let _ = std::fs::remove_file(data.join("agent.addr"));

@@ -63,12 +63,31 @@ enum Command {
     Sql(commands::SqlCommand),
 }
 
+/// `dbaas agent` also takes its flags the way `nomad agent` and `consul
+/// agent` spell them, with one dash (`-dev`, `-config=FILE`).
+fn nomad_style_flags(args: impl Iterator<Item = String>) -> Vec<String> {
+    let args: Vec<String> = args.collect();
+    if args.get(1).map(String::as_str) != Some("agent") {
+        return args;
+    }
+    args.into_iter()
+        .map(|a| {
+            let long = a.len() > 2 && a.starts_with('-') && !a.starts_with("--");
+            if long {
+                format!("-{a}")
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     // One TLS crypto provider for the whole process, chosen before any TLS
     // client is built.
     dbaas_client::install_crypto_provider();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(nomad_style_flags(std::env::args()));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,5 +113,33 @@ pub fn main() -> ExitCode {
             eprintln!("dbaas: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn agent_flags_may_have_one_dash_like_nomads() {
+        assert_eq!(
+            nomad_style_flags(
+                args(&["dbaas", "agent", "-dev", "-data-dir=/x", "--listen", "a"]).into_iter()
+            ),
+            args(&["dbaas", "agent", "--dev", "--data-dir=/x", "--listen", "a"])
+        );
+        // Client commands keep their short options.
+        assert_eq!(
+            nomad_style_flags(args(&["dbaas", "sql", "run", "x", "-c", "SELECT 1"]).into_iter()),
+            args(&["dbaas", "sql", "run", "x", "-c", "SELECT 1"])
+        );
+        let cli = Cli::try_parse_from(nomad_style_flags(
+            args(&["dbaas", "agent", "-dev"]).into_iter(),
+        ));
+        assert!(cli.is_ok());
     }
 }
