@@ -186,7 +186,19 @@ impl ControlPlane {
                     me.enqueue(&rec.op.target, rec.op.id.clone());
                 });
             }
-            Some(rec) => self.apply_outcome(&rec),
+            Some(rec) => {
+                if rec.op.kind == OperationKind::CreateDatabase
+                    && rec.op.state == OperationState::Succeeded
+                {
+                    // The create's last steps talked to the engine: it answers.
+                    self.inner
+                        .observed
+                        .write()
+                        .unwrap()
+                        .insert(rec.op.target.clone(), OperatingStatus::Online);
+                }
+                self.apply_outcome(&rec)
+            }
             None => {}
         }
     }
