@@ -316,3 +316,20 @@ async fn sql_output_is_cut_at_the_configured_size_and_says_so() {
     assert_eq!(kept.rows_affected, 10000);
     assert_eq!(kept.rows[0][0].as_deref(), Some("1"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_serves_its_health_and_the_checked_in_openapi_document() {
+    let agent = Agent::start();
+    assert_eq!(agent.client.health().await.unwrap().status, "ok");
+    let served = reqwest::get(format!("{}/v1/openapi.json", agent.address))
+        .await
+        .unwrap();
+    assert_eq!(served.headers()["content-type"], "application/json");
+    let served = served.text().await.unwrap();
+    let checked_in = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/openapi/dbaas-v1.json"
+    ))
+    .unwrap();
+    assert_eq!(served, checked_in);
+}
