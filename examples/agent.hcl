@@ -32,3 +32,11 @@ sql {
 }
 
 supervise_interval_seconds = 2
+
+backup {
+  store             = "local"                  # a directory; Swift comes next
+  local_dir         = "/var/lib/dbaas/backups"
+  segment_size_mb   = 64
+  compression_level = 3
+  parallelism       = 4
+}

@@ -679,6 +679,154 @@ fn cases(keep_create_op: &str) -> Vec<Case> {
         None,
     ));
 
+    // ---- Backups and restores.
+    let absent_backup = "00000000-0000-4000-8000-000000000000";
+    v.push(bare(
+        "backup: invalid database name",
+        Method::POST,
+        "/v1/databases/Keep/backups",
+        400,
+        InvalidRequest,
+        "contains 'K'",
+        Some("name"),
+    ));
+    v.push(bare(
+        "backup: absent database",
+        Method::POST,
+        "/v1/databases/absent/backups",
+        404,
+        NotFound,
+        "no database named",
+        None,
+    ));
+    v.push(bare(
+        "list backups: invalid name",
+        Method::GET,
+        "/v1/databases/a.b/backups",
+        400,
+        InvalidRequest,
+        "contains '.'",
+        Some("name"),
+    ));
+    v.push(bare(
+        "list backups: no database and no backups",
+        Method::GET,
+        "/v1/databases/absent/backups",
+        404,
+        NotFound,
+        "no database and no backups",
+        None,
+    ));
+    v.push(bare(
+        "show backup: not an id",
+        Method::GET,
+        "/v1/backups/..%2Fetc",
+        400,
+        InvalidRequest,
+        "is not an operation id",
+        Some("id"),
+    ));
+    v.push(bare(
+        "show backup: absent",
+        Method::GET,
+        format!("/v1/backups/{absent_backup}"),
+        404,
+        NotFound,
+        "no backup with id",
+        None,
+    ));
+    v.push(bare(
+        "delete backup: absent",
+        Method::DELETE,
+        format!("/v1/backups/{absent_backup}"),
+        404,
+        NotFound,
+        "no backup with id",
+        None,
+    ));
+    let restore = "/v1/databases/copy/restore";
+    v.push(post(
+        "restore: invalid new name",
+        "/v1/databases/Copy/restore",
+        json!({"from": "keep"}),
+        400,
+        InvalidRequest,
+        "contains 'C'",
+        Some("name"),
+    ));
+    v.push(post(
+        "restore: invalid source name",
+        restore,
+        json!({"from": "ke'ep"}),
+        400,
+        InvalidRequest,
+        "contains",
+        Some("from"),
+    ));
+    v.push(post(
+        "restore: missing source",
+        restore,
+        json!({}),
+        400,
+        InvalidRequest,
+        "missing field `from`",
+        Some("body"),
+    ));
+    v.push(post(
+        "restore: unknown field",
+        restore,
+        json!({"from": "keep", "at": "now"}),
+        400,
+        InvalidRequest,
+        "unknown field `at`",
+        Some("body"),
+    ));
+    v.push(post(
+        "restore: backup not an id",
+        restore,
+        json!({"from": "keep", "backup": "latest"}),
+        400,
+        InvalidRequest,
+        "is not an operation id",
+        Some("backup"),
+    ));
+    v.push(post(
+        "restore: size 0",
+        restore,
+        json!({"from": "keep", "size_gb": 0}),
+        400,
+        InvalidRequest,
+        "size_gb",
+        Some("size_gb"),
+    ));
+    v.push(post(
+        "restore: no backups of the source",
+        restore,
+        json!({"from": "keep"}),
+        404,
+        NotFound,
+        "no backup of database",
+        None,
+    ));
+    v.push(post(
+        "restore: absent backup id",
+        restore,
+        json!({"from": "keep", "backup": absent_backup}),
+        404,
+        NotFound,
+        "no backup",
+        None,
+    ));
+    v.push(post(
+        "restore: into an existing name, from a database with no backup",
+        "/v1/databases/keep/restore",
+        json!({"from": "keep"}),
+        404,
+        NotFound,
+        "no backup of database",
+        None,
+    ));
+
     // ---- Queries, paths and methods.
     v.push(bare(
         "list operations: unknown query parameter",

@@ -152,7 +152,12 @@ fn accepted(op: Operation) -> Response {
         submit_sql,
         get_sql_job,
         list_operations,
-        get_operation
+        get_operation,
+        create_backup,
+        list_backups,
+        get_backup,
+        delete_backup,
+        restore_database
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode))
 )]
@@ -183,6 +188,15 @@ pub fn router(cp: ControlPlane) -> Router {
             axum::routing::post(submit_sql),
         )
         .route("/v1/sql-jobs/{id}", get(get_sql_job))
+        .route(
+            "/v1/databases/{name}/backups",
+            get(list_backups).post(create_backup),
+        )
+        .route(
+            "/v1/databases/{name}/restore",
+            axum::routing::post(restore_database),
+        )
+        .route("/v1/backups/{id}", get(get_backup).delete(delete_backup))
         .route("/v1/operations", get(list_operations))
         .route("/v1/operations/{id}", get(get_operation))
         .fallback(not_found)
@@ -353,4 +367,78 @@ async fn get_operation(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Operation>> {
     Ok(Json(cp.get_operation(&id)?))
+}
+
+/// Take a base backup of a database into the backup store. The
+/// operation's id is the backup's id.
+#[utoipa::path(post, path = "/v1/databases/{name}/backups", tag = "backups",
+    params(("name" = String, Path, description = "Database name")),
+    responses(
+        (status = 202, description = "Accepted: the backup operation", body = Operation),
+        (status = 404, description = "No such database", body = ErrorBody),
+        (status = 409, description = "The database is not ACTIVE", body = ErrorBody)))]
+async fn create_backup(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(accepted(cp.backup_database(&name)?))
+}
+
+/// Backups of a database (of every database that had this name), oldest
+/// first, read from the backup store itself.
+#[utoipa::path(get, path = "/v1/databases/{name}/backups", tag = "backups",
+    params(("name" = String, Path, description = "Database name")),
+    responses(
+        (status = 200, description = "Its backups", body = BackupList),
+        (status = 404, description = "No such database and no backups", body = ErrorBody)))]
+async fn list_backups(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<BackupList>> {
+    Ok(Json(BackupList {
+        backups: cp.list_backups(&name).await?,
+    }))
+}
+
+/// Show a backup.
+#[utoipa::path(get, path = "/v1/backups/{id}", tag = "backups",
+    params(("id" = String, Path, description = "Backup id")),
+    responses(
+        (status = 200, description = "The backup", body = Backup),
+        (status = 404, description = "No such backup", body = ErrorBody)))]
+async fn get_backup(
+    State(cp): State<ControlPlane>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Backup>> {
+    Ok(Json(cp.get_backup(&id).await?))
+}
+
+/// Delete a backup from the store.
+#[utoipa::path(delete, path = "/v1/backups/{id}", tag = "backups",
+    params(("id" = String, Path, description = "Backup id")),
+    responses(
+        (status = 202, description = "Accepted: the delete operation", body = Operation),
+        (status = 404, description = "No such backup", body = ErrorBody)))]
+async fn delete_backup(
+    State(cp): State<ControlPlane>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(accepted(cp.delete_backup(&id).await?))
+}
+
+/// Restore a backup into a new database named in the path.
+#[utoipa::path(post, path = "/v1/databases/{name}/restore", tag = "backups",
+    params(("name" = String, Path, description = "Name of the new database")),
+    request_body = RestoreDatabaseRequest,
+    responses(
+        (status = 202, description = "Accepted: the restore operation", body = Operation),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "No such backup", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody)))]
+async fn restore_database(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+    Json(req): Json<RestoreDatabaseRequest>,
+) -> ApiResult<Response> {
+    Ok(accepted(cp.restore_database(&name, req).await?))
 }

@@ -46,10 +46,62 @@ pub enum DbCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Delete a database and everything provisioned for it.
+    /// Restore a backup into a new database.
+    Restore {
+        /// Name of the new database.
+        name: String,
+        /// The database whose backup to restore (it may have been deleted).
+        #[arg(long)]
+        from: String,
+        /// The backup to restore; the newest of --from when absent.
+        #[arg(long)]
+        backup: Option<String>,
+        /// Size of the new data volume in GiB.
+        #[arg(long)]
+        size_gb: Option<i64>,
+        /// Wait until the database is ready, showing progress.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a database and everything provisioned for it (not its backups).
     Delete {
         name: String,
         /// Wait until it is gone, showing progress.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BackupCommand {
+    /// Take a base backup of a database.
+    Create {
+        name: String,
+        /// Wait until the backup is in the store, showing progress.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the backups of a database, oldest first.
+    List {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a backup.
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a backup from the store.
+    Delete {
+        id: String,
         #[arg(long)]
         wait: bool,
         #[command(flatten)]
@@ -179,6 +231,9 @@ fn verb(k: OperationKind) -> &'static str {
         OperationKind::CreateDatabase => "creating",
         OperationKind::DeleteDatabase => "deleting",
         OperationKind::RunSql => "running SQL on",
+        OperationKind::CreateBackup => "backing up",
+        OperationKind::DeleteBackup => "deleting a backup of",
+        OperationKind::RestoreDatabase => "restoring into",
     }
 }
 
@@ -219,6 +274,32 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
         }
         DbCommand::Connection { name, client: a } => {
             output::connection(&client(&a).connection(&name).await?, a.output)
+        }
+        DbCommand::Restore {
+            name,
+            from,
+            backup,
+            size_gb,
+            wait: w,
+            client: a,
+        } => {
+            let c = client(&a);
+            let req = RestoreDatabaseRequest {
+                from,
+                backup,
+                size_gb,
+            };
+            let op = c.restore_database(&name, &req).await?;
+            if !w {
+                output::operation(&op, a.output);
+                return Ok(());
+            }
+            let done = wait(&c, &op, a.output).await?;
+            if a.output == Format::Json {
+                output::json(&done);
+            } else {
+                output::database(&c.get_database(&name).await?, a.output);
+            }
         }
         DbCommand::Delete {
             name,
@@ -299,6 +380,54 @@ pub async fn sql(cmd: SqlCommand) -> anyhow::Result<()> {
         }
         SqlCommand::Show { id, client: a } => {
             output::sql_job(&client(&a).get_sql_job(&id).await?, a.output)
+        }
+    }
+    Ok(())
+}
+
+pub async fn backup(cmd: BackupCommand) -> anyhow::Result<()> {
+    match cmd {
+        BackupCommand::Create {
+            name,
+            wait: w,
+            client: a,
+        } => {
+            let c = client(&a);
+            let op = c.create_backup(&name).await?;
+            if !w {
+                output::operation(&op, a.output);
+                return Ok(());
+            }
+            let done = wait(&c, &op, a.output).await?;
+            if a.output == Format::Json {
+                output::json(&done);
+            } else {
+                output::backup(&c.get_backup(&op.id).await?, a.output);
+            }
+        }
+        BackupCommand::List { name, client: a } => {
+            output::backups(&client(&a).list_backups(&name).await?, a.output)
+        }
+        BackupCommand::Show { id, client: a } => {
+            output::backup(&client(&a).get_backup(&id).await?, a.output)
+        }
+        BackupCommand::Delete {
+            id,
+            wait: w,
+            client: a,
+        } => {
+            let c = client(&a);
+            let op = c.delete_backup(&id).await?;
+            if w {
+                let done = wait(&c, &op, a.output).await?;
+                if a.output == Format::Json {
+                    output::json(&done);
+                } else {
+                    println!("backup {id} deleted");
+                }
+            } else {
+                output::operation(&op, a.output);
+            }
         }
     }
     Ok(())

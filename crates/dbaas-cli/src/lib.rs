@@ -61,6 +61,9 @@ enum Command {
     /// Run SQL against a database and read its output.
     #[command(subcommand)]
     Sql(commands::SqlCommand),
+    /// Take, list, inspect and delete backups.
+    #[command(subcommand)]
+    Backup(commands::BackupCommand),
 }
 
 /// `dbaas agent` also takes its flags the way `nomad agent` and `consul
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
             Command::Db(c) => commands::db(c).await,
             Command::Op(c) => commands::op(c).await,
             Command::Sql(c) => commands::sql(c).await,
+            Command::Backup(c) => commands::backup(c).await,
         }
     });
     match result {

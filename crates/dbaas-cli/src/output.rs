@@ -210,3 +210,64 @@ pub fn sql_job(j: &SqlJob, f: Format) {
         }
     }
 }
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+pub fn backups(list: &[Backup], f: Format) {
+    if f == Format::Json {
+        return json(&BackupList {
+            backups: list.to_vec(),
+        });
+    }
+    let mut t = table(&["ID", "DATABASE", "FINISHED", "STOP LSN", "SIZE", "STORED"]);
+    for b in list {
+        t.add_row(vec![
+            b.id.clone(),
+            b.database.clone(),
+            time(&b.finished_at),
+            b.stop_lsn.clone(),
+            bytes(b.raw_bytes),
+            bytes(b.stored_bytes),
+        ]);
+    }
+    print_table(t);
+}
+
+pub fn backup(b: &Backup, f: Format) {
+    if f == Format::Json {
+        return json(b);
+    }
+    kv(&[
+        ("ID", b.id.clone()),
+        ("Database", format!("{} ({})", b.database, b.database_id)),
+        ("Engine", format!("{} {}", b.engine, b.version)),
+        ("System ID", b.system_identifier.clone()),
+        ("Timeline", b.timeline.to_string()),
+        ("WAL", format!("{} .. {}", b.start_lsn, b.stop_lsn)),
+        ("Started", time(&b.started_at)),
+        ("Finished", time(&b.finished_at)),
+        ("Size", bytes(b.raw_bytes)),
+        (
+            "Stored",
+            format!(
+                "{} in {} segments ({})",
+                bytes(b.stored_bytes),
+                b.segments,
+                b.compression
+            ),
+        ),
+    ]);
+}

@@ -157,6 +157,47 @@ impl Client {
         Ok(l.operations)
     }
 
+    pub async fn create_backup(&self, name: &str) -> Result<Operation> {
+        self.send(
+            self.http
+                .post(self.url(&format!("/databases/{}/backups", seg(name)))),
+        )
+        .await
+    }
+
+    pub async fn list_backups(&self, name: &str) -> Result<Vec<Backup>> {
+        let l: BackupList = self
+            .send(
+                self.http
+                    .get(self.url(&format!("/databases/{}/backups", seg(name)))),
+            )
+            .await?;
+        Ok(l.backups)
+    }
+
+    pub async fn get_backup(&self, id: &str) -> Result<Backup> {
+        self.send(self.http.get(self.url(&format!("/backups/{}", seg(id)))))
+            .await
+    }
+
+    pub async fn delete_backup(&self, id: &str) -> Result<Operation> {
+        self.send(self.http.delete(self.url(&format!("/backups/{}", seg(id)))))
+            .await
+    }
+
+    pub async fn restore_database(
+        &self,
+        name: &str,
+        req: &RestoreDatabaseRequest,
+    ) -> Result<Operation> {
+        self.send(
+            self.http
+                .post(self.url(&format!("/databases/{}/restore", seg(name))))
+                .json(req),
+        )
+        .await
+    }
+
     pub async fn get_operation(&self, id: &str) -> Result<Operation> {
         self.send(self.http.get(self.url(&format!("/operations/{}", seg(id)))))
             .await

@@ -53,6 +53,8 @@ pub struct AgentConfig {
     pub engine: BTreeMap<String, EngineConfig>,
     #[serde(default)]
     pub sql: SqlConfig,
+    #[serde(default)]
+    pub backup: BackupConfig,
     /// Seconds between two checks of every engine by the supervisor.
     #[serde(default = "default_supervise")]
     pub supervise_interval_seconds: u64,
@@ -143,6 +145,61 @@ impl Default for SqlConfig {
     }
 }
 
+/// Where and how base backups are stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// `local`: a directory (the default).
+    #[serde(default = "local")]
+    pub store: String,
+    /// Directory of the local store; `<data_dir>/backups` when absent.
+    #[serde(default)]
+    pub local_dir: Option<PathBuf>,
+    /// Size of one stored segment, in MiB.
+    #[serde(default = "default_segment_mb")]
+    pub segment_size_mb: u64,
+    /// Size of one stored segment in KiB, for finer control; overrides
+    /// `segment_size_mb` when set.
+    #[serde(default)]
+    pub segment_size_kb: Option<u64>,
+    /// zstd level, 1 (fast) to 19 (small).
+    #[serde(default = "default_level")]
+    pub compression_level: i32,
+    /// Segments in flight at once.
+    #[serde(default = "default_parallelism")]
+    pub parallelism: usize,
+}
+
+impl BackupConfig {
+    /// The segment size in bytes.
+    pub fn segment_size(&self) -> usize {
+        (self.segment_size_kb.unwrap_or(self.segment_size_mb * 1024) * 1024) as usize
+    }
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            store: local(),
+            local_dir: None,
+            segment_size_mb: default_segment_mb(),
+            segment_size_kb: None,
+            compression_level: default_level(),
+            parallelism: default_parallelism(),
+        }
+    }
+}
+
+fn default_segment_mb() -> u64 {
+    64
+}
+fn default_level() -> i32 {
+    3
+}
+fn default_parallelism() -> usize {
+    4
+}
+
 fn local() -> String {
     "local".into()
 }
@@ -210,6 +267,7 @@ impl AgentConfig {
             local: LocalConfig::default(),
             engine: default_engines(),
             sql: SqlConfig::default(),
+            backup: BackupConfig::default(),
             supervise_interval_seconds: default_supervise(),
             failpoints: None,
         }
@@ -243,6 +301,28 @@ impl AgentConfig {
             }
         }
         self.pool()?;
+        if self.backup.store != "local" {
+            return Err(format!(
+                "backup.store = {:?}: this agent offers only the \"local\" store",
+                self.backup.store
+            ));
+        }
+        if !(1..=4096).contains(&self.backup.segment_size_mb) {
+            return Err("backup.segment_size_mb must be from 1 to 4096".into());
+        }
+        if self
+            .backup
+            .segment_size_kb
+            .is_some_and(|k| !(16..=4 * 1024 * 1024).contains(&k))
+        {
+            return Err("backup.segment_size_kb must be from 16 to 4194304".into());
+        }
+        if !(1..=19).contains(&self.backup.compression_level) {
+            return Err("backup.compression_level must be from 1 to 19".into());
+        }
+        if !(1..=64).contains(&self.backup.parallelism) {
+            return Err("backup.parallelism must be from 1 to 64".into());
+        }
         for (name, e) in &self.engine {
             if name != "postgresql" {
                 return Err(format!("engine {name:?}: only \"postgresql\" is offered"));

@@ -28,7 +28,9 @@ use dbaas_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
 pub use services::{Drivers, Services, Settings};
-pub use workflows::{create_saga, delete_saga, sql_saga};
+pub use workflows::{
+    backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga,
+};
 
 /// Builds the services the configuration asks for.
 pub fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Services, String> {
@@ -51,6 +53,9 @@ struct Inner {
     create: SagaDef<Services>,
     delete: SagaDef<Services>,
     sql: SagaDef<Services>,
+    backup: SagaDef<Services>,
+    delete_backup: SagaDef<Services>,
+    restore: SagaDef<Services>,
     queues: Mutex<HashMap<String, mpsc::UnboundedSender<String>>>,
     /// Operations queued or running, per database.
     busy: Mutex<HashMap<String, usize>>,
@@ -76,6 +81,9 @@ impl ControlPlane {
                 create: create_saga(),
                 delete: delete_saga(),
                 sql: sql_saga(),
+                backup: backup_saga(),
+                delete_backup: delete_backup_saga(),
+                restore: restore_saga(),
                 queues: Mutex::new(HashMap::new()),
                 busy: Mutex::new(HashMap::new()),
                 observed: RwLock::new(HashMap::new()),
@@ -171,6 +179,9 @@ impl ControlPlane {
             OperationKind::CreateDatabase => &self.inner.create,
             OperationKind::DeleteDatabase => &self.inner.delete,
             OperationKind::RunSql => &self.inner.sql,
+            OperationKind::CreateBackup => &self.inner.backup,
+            OperationKind::DeleteBackup => &self.inner.delete_backup,
+            OperationKind::RestoreDatabase => &self.inner.restore,
         };
         let done = self
             .execute(saga, rec, RunOptions::default(), &self.inner.failpoints)
@@ -235,12 +246,18 @@ impl ControlPlane {
     /// Marks the database when an operation ended in a way that needs the
     /// user's attention.
     pub fn apply_outcome(&self, rec: &OperationRecord) {
-        if rec.op.state != OperationState::Failed || rec.op.kind == OperationKind::RunSql {
+        let marks_database = matches!(
+            rec.op.kind,
+            OperationKind::CreateDatabase
+                | OperationKind::RestoreDatabase
+                | OperationKind::DeleteDatabase
+        );
+        if rec.op.state != OperationState::Failed || !marks_database {
             return;
         }
         let db_id = rec.params["db_id"].as_str().unwrap_or_default().to_string();
         let hint = match rec.op.kind {
-            OperationKind::CreateDatabase => format!(
+            OperationKind::CreateDatabase | OperationKind::RestoreDatabase => format!(
                 "create did not finish ({}); delete it with `dbaas db delete {}`",
                 rec.op.error.as_deref().unwrap_or("unknown error"),
                 rec.op.target
@@ -502,6 +519,226 @@ impl ControlPlane {
         })
     }
 
+    /// Accepts a base backup of a database. The backup's id is the
+    /// operation's id.
+    pub fn backup_database(&self, name: &str) -> Result<Operation, ApiError> {
+        let rec = self.accept_backup(name)?;
+        self.enqueue(name, rec.op.id.clone());
+        Ok(rec.op)
+    }
+
+    pub fn accept_backup(&self, name: &str) -> Result<OperationRecord, ApiError> {
+        let db = self.find_record(name)?;
+        if matches!(db.state, DatabaseState::Deleting | DatabaseState::Error) {
+            return Err(ApiError::conflict(format!(
+                "database {name:?} is {:?}; backups are taken of ACTIVE databases",
+                db.state
+            )));
+        }
+        let rec = Self::new_operation(
+            OperationKind::CreateBackup,
+            name,
+            &self.inner.backup,
+            serde_json::json!({ "db_id": db.id }),
+        );
+        self.inner
+            .svc
+            .store
+            .put_operation(&rec)
+            .map_err(store_err)?;
+        Ok(rec)
+    }
+
+    /// Backups of the database named `name`, of every incarnation of that
+    /// name, oldest first. Backups outlive their database.
+    pub async fn list_backups(&self, name: &str) -> Result<Vec<Backup>, ApiError> {
+        validate_name(name)?;
+        let manifests = dbaas_backup::list_backups(self.inner.svc.backups.as_ref(), name)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    format!("reading the backup store: {e}"),
+                )
+            })?;
+        if manifests.is_empty()
+            && self
+                .inner
+                .svc
+                .store
+                .get_database(name)
+                .map_err(store_err)?
+                .is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "no database and no backups named {name:?}"
+            )));
+        }
+        Ok(manifests.iter().map(backup_view).collect())
+    }
+
+    async fn find_backup(
+        &self,
+        id: &str,
+    ) -> Result<(String, dbaas_backup::BackupManifest), ApiError> {
+        validate_operation_id(id)?;
+        let store = self.inner.svc.backups.as_ref();
+        let unavailable = |e: dbaas_backup::BackupError| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!("reading the backup store: {e}"),
+            )
+        };
+        let name = dbaas_backup::find_manifest_name(store, id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| ApiError::not_found(format!("no backup with id {id} in the store")))?;
+        let m = dbaas_backup::read_manifest(store, &name)
+            .await
+            .map_err(|e| ApiError::conflict(e.to_string()))?;
+        Ok((name, m))
+    }
+
+    pub async fn get_backup(&self, id: &str) -> Result<Backup, ApiError> {
+        Ok(backup_view(&self.find_backup(id).await?.1))
+    }
+
+    /// Accepts the deletion of a backup.
+    pub async fn delete_backup(&self, id: &str) -> Result<Operation, ApiError> {
+        let rec = self.accept_delete_backup(id).await?;
+        self.enqueue(&rec.op.target, rec.op.id.clone());
+        Ok(rec.op)
+    }
+
+    pub async fn accept_delete_backup(&self, id: &str) -> Result<OperationRecord, ApiError> {
+        let (_, m) = self.find_backup(id).await?;
+        let rec = Self::new_operation(
+            OperationKind::DeleteBackup,
+            &m.database,
+            &self.inner.delete_backup,
+            serde_json::json!({
+                "backup_id": m.id,
+                "prefix": dbaas_backup::backup_prefix(&m.database, &m.database_id, &m.id),
+            }),
+        );
+        self.inner
+            .svc
+            .store
+            .put_operation(&rec)
+            .map_err(store_err)?;
+        Ok(rec)
+    }
+
+    /// Accepts a restore of a backup of `req.from` into a new database
+    /// `name`.
+    pub async fn restore_database(
+        &self,
+        name: &str,
+        req: RestoreDatabaseRequest,
+    ) -> Result<Operation, ApiError> {
+        let rec = self.accept_restore(name, req).await?;
+        self.enqueue(name, rec.op.id.clone());
+        Ok(rec.op)
+    }
+
+    pub async fn accept_restore(
+        &self,
+        name: &str,
+        req: RestoreDatabaseRequest,
+    ) -> Result<OperationRecord, ApiError> {
+        validate_name(name)?;
+        validate_name(&req.from).map_err(|mut e| {
+            e.field = Some("from".into());
+            e
+        })?;
+        if let Some(b) = &req.backup {
+            validate_operation_id(b).map_err(|mut e| {
+                e.field = Some("backup".into());
+                e
+            })?;
+        }
+        let size_gb = validate_size_gb(req.size_gb)?;
+        let svc = &self.inner.svc;
+        let manifests = dbaas_backup::list_backups(svc.backups.as_ref(), &req.from)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    format!("reading the backup store: {e}"),
+                )
+            })?;
+        let manifest = match &req.backup {
+            Some(id) => match manifests.into_iter().find(|m| &m.id == id) {
+                Some(m) => m,
+                None => {
+                    // Listed backups skip damaged manifests; asked for by
+                    // id, say what is wrong with it.
+                    if let Ok(Some(name)) =
+                        dbaas_backup::find_manifest_name(svc.backups.as_ref(), id).await
+                    {
+                        if let Err(e) =
+                            dbaas_backup::read_manifest(svc.backups.as_ref(), &name).await
+                        {
+                            return Err(ApiError::conflict(e.to_string()));
+                        }
+                    }
+                    return Err(ApiError::not_found(format!(
+                        "no backup {id} of database {:?} in the store; `dbaas backup list {}` shows them",
+                        req.from, req.from
+                    )));
+                }
+            },
+            None => manifests.into_iter().last().ok_or_else(|| {
+                ApiError::not_found(format!("no backup of database {:?} in the store", req.from))
+            })?,
+        };
+        if !svc
+            .drivers
+            .runtime
+            .versions(&manifest.engine)
+            .contains(&manifest.version)
+        {
+            return Err(ApiError::conflict(format!(
+                "backup {} is of {} {}, which this agent cannot run",
+                manifest.id, manifest.engine, manifest.version
+            )));
+        }
+        let now = Utc::now();
+        let db_id = uuid::Uuid::new_v4().to_string();
+        let rec = Self::new_operation(
+            OperationKind::RestoreDatabase,
+            name,
+            &self.inner.restore,
+            serde_json::json!({
+                "db_id": db_id,
+                "backup_id": manifest.id,
+                "manifest": dbaas_backup::manifest_name(&manifest.database, &manifest.database_id, &manifest.id),
+                "source_database": manifest.database,
+            }),
+        );
+        let db = DatabaseRecord {
+            name: name.to_string(),
+            id: db_id,
+            engine: manifest.engine.clone(),
+            version: manifest.version.clone(),
+            size_gb,
+            state: DatabaseState::Build,
+            endpoint: None,
+            owner_password: new_password(),
+            created_at: now,
+            updated_at: now,
+            error: None,
+            created_by: rec.op.id.clone(),
+        };
+        match svc.store.insert_database_with_operation(&db, &rec) {
+            Ok(()) => Ok(rec),
+            Err(StoreError::AlreadyExists(_)) => Err(ApiError::conflict(format!(
+                "a database named {name:?} already exists; restore into a new name"
+            ))),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
     pub fn get_operation(&self, id: &str) -> Result<Operation, ApiError> {
         validate_operation_id(id)?;
         self.inner
@@ -581,6 +818,26 @@ impl ControlPlane {
                 .unwrap()
                 .insert(db.name.clone(), status);
         }
+    }
+}
+
+fn backup_view(m: &dbaas_backup::BackupManifest) -> Backup {
+    Backup {
+        id: m.id.clone(),
+        database: m.database.clone(),
+        database_id: m.database_id.clone(),
+        engine: m.engine.clone(),
+        version: m.version.clone(),
+        system_identifier: m.system_identifier.clone(),
+        timeline: m.timeline,
+        start_lsn: m.start_lsn.clone(),
+        stop_lsn: m.stop_lsn.clone(),
+        started_at: m.started_at,
+        finished_at: m.finished_at,
+        raw_bytes: m.raw_bytes,
+        stored_bytes: m.stored_bytes(),
+        segments: m.segments.len(),
+        compression: format!("{}-{}", m.compression.algorithm, m.compression.level),
     }
 }
 

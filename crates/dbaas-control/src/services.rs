@@ -23,6 +23,8 @@ pub struct Drivers {
 /// Settings the workflows need.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// How base backups are cut and compressed.
+    pub backup: dbaas_backup::BackupSettings,
     pub data_dir: PathBuf,
     /// Default version per engine.
     pub default_versions: BTreeMap<String, String>,
@@ -35,6 +37,8 @@ pub struct Settings {
 pub struct Services {
     pub store: Store,
     pub drivers: Drivers,
+    /// Where base backups go (and come from).
+    pub backups: Arc<dyn dbaas_objstore::ObjectStore>,
     pub settings: Settings,
 }
 
@@ -67,14 +71,26 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
     })?;
     let addresses = dbaas_local::LocalAddresses::new(store.clone(), pool, cfg.local.port)?;
     let volumes = dbaas_local::LocalVolumes::new(cfg.data_dir.join("volumes"));
+    let backup_dir = cfg
+        .backup
+        .local_dir
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("backups"));
+    let backups = dbaas_objstore::LocalStore::new(backup_dir).map_err(|e| e.to_string())?;
     Ok(Services {
         store,
+        backups: Arc::new(backups),
         drivers: Drivers {
             volumes: Arc::new(volumes),
             addresses: Arc::new(addresses),
             runtime: Arc::new(runtime),
         },
         settings: Settings {
+            backup: dbaas_backup::BackupSettings {
+                segment_size: cfg.backup.segment_size(),
+                compression_level: cfg.backup.compression_level,
+                parallelism: cfg.backup.parallelism,
+            },
             data_dir: cfg.data_dir.clone(),
             default_versions: cfg
                 .engine

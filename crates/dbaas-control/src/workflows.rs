@@ -62,6 +62,33 @@ pub enum CreateStep {
     CreateOwner,
     PublishConnection,
     MarkActive,
+    /// Restore only: the data directory comes from a backup.
+    RestoreData,
+    /// Restore only: the source's owner role and database take the new
+    /// database's name and a new password.
+    AdoptOwner,
+}
+
+/// Restoring a backup into a new database: the create saga with the data
+/// coming from the backup and the owner adopted from it.
+pub fn restore_saga() -> SagaDef<Services> {
+    use CreateStep::*;
+    SagaDef {
+        name: "restore_database",
+        steps: [
+            ReserveName,
+            AllocateAddress,
+            CreateVolume,
+            RestoreData,
+            StartEngine,
+            AdoptOwner,
+            PublishConnection,
+            MarkActive,
+        ]
+        .into_iter()
+        .map(|s| Arc::new(s) as Arc<dyn Step<Services>>)
+        .collect(),
+    }
 }
 
 pub fn create_saga() -> SagaDef<Services> {
@@ -96,6 +123,8 @@ impl Step<Services> for CreateStep {
             CreateStep::CreateOwner => "create_owner",
             CreateStep::PublishConnection => "publish_connection",
             CreateStep::MarkActive => "mark_active",
+            CreateStep::RestoreData => "restore_data",
+            CreateStep::AdoptOwner => "adopt_owner",
         }
     }
 
@@ -156,6 +185,26 @@ impl Step<Services> for CreateStep {
                 svc.set_state(s, DatabaseState::Active)?;
                 Ok(Value::Null)
             }
+            CreateStep::RestoreData => {
+                let spec = need_spec(svc, &db).await?;
+                restore_data(svc, s, &spec).await?;
+                d.runtime
+                    .ensure_initialized(&spec)
+                    .await
+                    .map_err(driver_err)?;
+                Ok(Value::Null)
+            }
+            CreateStep::AdoptOwner => {
+                let spec = need_spec(svc, &db).await?;
+                let access = d.runtime.admin_access(&spec);
+                let source = s.params()["source_database"].as_str().unwrap_or_default();
+                dbaas_postgres::adopt_owner(&access, source, &db.name, &db.owner_password)
+                    .await
+                    .map_err(|e| {
+                        StepError::new(format!("taking over the restored owner and database: {e}"))
+                    })?;
+                Ok(json!({ "database": db.name, "owner": db.name }))
+            }
         }
     }
 
@@ -200,6 +249,12 @@ impl Step<Services> for CreateStep {
                 svc.set_state(s, DatabaseState::Build)?;
                 Ok(())
             }
+            CreateStep::RestoreData => match svc.spec(&db).await? {
+                Some(spec) => d.runtime.destroy(&spec).await.map_err(driver_err),
+                None => Ok(()),
+            },
+            // Inside the engine's data, which the volume's undo removes.
+            CreateStep::AdoptOwner => Ok(()),
         }
     }
 }
@@ -422,5 +477,168 @@ impl Step<Services> for SqlStep {
 
     async fn undo(&self, _svc: &Services, _s: &StepCtx<'_>) -> Result<(), StepError> {
         Ok(())
+    }
+}
+
+/// Downloads the backup named in the operation into the volume's data
+/// directory, unless an earlier run already finished doing so.
+async fn restore_data(
+    svc: &Services,
+    s: &StepCtx<'_>,
+    spec: &dbaas_drivers::EngineSpec,
+) -> Result<(), StepError> {
+    let pgdata = spec.volume.mount_path.join("pgdata");
+    if pgdata.join("PG_VERSION").is_file() {
+        return Ok(());
+    }
+    let manifest_name = s.params()["manifest"].as_str().unwrap_or_default();
+    let manifest = dbaas_backup::read_manifest(svc.backups.as_ref(), manifest_name)
+        .await
+        .map_err(|e| StepError::new(e.0))?;
+    let tools = svc
+        .drivers
+        .runtime
+        .tools(&spec.version)
+        .ok_or_else(|| StepError::new("this agent's engine runtime cannot restore backups"))?;
+    // A half-extracted directory of an earlier run is removed; this run
+    // extracts into its own and renames it into place when complete.
+    if let Ok(rd) = std::fs::read_dir(&spec.volume.mount_path) {
+        for e in rd.flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with("pgdata.restore.")
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let tmp = spec
+        .volume
+        .mount_path
+        .join(format!("pgdata.restore.{}", std::process::id()));
+    dbaas_backup::restore(
+        svc.backups.clone(),
+        &manifest,
+        &tmp,
+        &tools,
+        svc.settings.backup.parallelism,
+    )
+    .await
+    .map_err(|e| StepError::new(e.0))?;
+    std::fs::rename(&tmp, &pgdata)
+        .map_err(|e| StepError::new(format!("moving the restored data into place: {e}")))?;
+    Ok(())
+}
+
+/// Steps of taking a base backup.
+#[derive(Debug, Clone, Copy)]
+pub enum BackupStep {
+    CheckDatabase,
+    TakeBackup,
+}
+
+pub fn backup_saga() -> SagaDef<Services> {
+    SagaDef {
+        name: "create_backup",
+        steps: vec![
+            Arc::new(BackupStep::CheckDatabase),
+            Arc::new(BackupStep::TakeBackup),
+        ],
+    }
+}
+
+#[async_trait]
+impl Step<Services> for BackupStep {
+    fn name(&self) -> &'static str {
+        match self {
+            BackupStep::CheckDatabase => "check_database",
+            BackupStep::TakeBackup => "take_backup",
+        }
+    }
+
+    async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
+        let db = svc.db(s)?;
+        match self {
+            BackupStep::CheckDatabase => {
+                if db.state != DatabaseState::Active {
+                    return Err(StepError::new(format!(
+                        "database {} is {:?}; backups are taken of ACTIVE databases",
+                        db.name, db.state
+                    )));
+                }
+                Ok(Value::Null)
+            }
+            BackupStep::TakeBackup => {
+                let spec = need_spec(svc, &db).await?;
+                let tools = svc.drivers.runtime.tools(&db.version).ok_or_else(|| {
+                    StepError::new("this agent's engine runtime cannot take backups")
+                })?;
+                let access = svc.drivers.runtime.admin_access(&spec);
+                let m = dbaas_backup::take(dbaas_backup::TakeRequest {
+                    store: svc.backups.clone(),
+                    access: &access,
+                    tools: &tools,
+                    database: &db.name,
+                    database_id: &db.id,
+                    engine: &db.engine,
+                    version: &db.version,
+                    backup_id: s.op_id(),
+                    settings: &svc.settings.backup,
+                })
+                .await
+                .map_err(|e| StepError::new(e.0))?;
+                Ok(
+                    json!({ "segments": m.segments.len(), "stored_bytes": m.stored_bytes(), "stop_lsn": m.stop_lsn }),
+                )
+            }
+        }
+    }
+
+    async fn undo(&self, svc: &Services, s: &StepCtx<'_>) -> Result<(), StepError> {
+        if let BackupStep::TakeBackup = self {
+            let id = s.params()["db_id"].as_str().unwrap_or_default();
+            let prefix = dbaas_backup::backup_prefix(s.target(), id, s.op_id());
+            dbaas_backup::delete_backup_objects(svc.backups.as_ref(), &prefix)
+                .await
+                .map_err(|e| StepError::new(e.0))?;
+        }
+        Ok(())
+    }
+}
+
+/// Deleting a backup: its manifest first (it stops being listed), then its
+/// segments. Cannot be undone.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteBackupStep;
+
+pub fn delete_backup_saga() -> SagaDef<Services> {
+    SagaDef {
+        name: "delete_backup",
+        steps: vec![Arc::new(DeleteBackupStep)],
+    }
+}
+
+#[async_trait]
+impl Step<Services> for DeleteBackupStep {
+    fn name(&self) -> &'static str {
+        "delete_objects"
+    }
+    fn reversible(&self) -> bool {
+        false
+    }
+    async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
+        let prefix = s.params()["prefix"].as_str().unwrap_or_default();
+        if !prefix.starts_with("backups/") || !prefix.ends_with('/') {
+            return Err(StepError::new(format!(
+                "refusing to delete under {prefix:?}"
+            )));
+        }
+        dbaas_backup::delete_backup_objects(svc.backups.as_ref(), prefix)
+            .await
+            .map_err(|e| StepError::new(e.0))?;
+        Ok(Value::Null)
+    }
+    async fn undo(&self, _svc: &Services, _s: &StepCtx<'_>) -> Result<(), StepError> {
+        Err(StepError::new("a deleted backup cannot be brought back"))
     }
 }

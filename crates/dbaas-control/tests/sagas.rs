@@ -6,7 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use async_trait::async_trait;
-use dbaas_control::{create_saga, delete_saga, sql_saga, ControlPlane};
+use dbaas_control::{
+    backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga, ControlPlane,
+};
 use dbaas_model::*;
 use dbaas_saga::testing::{self, SagaFixture};
 use dbaas_saga::{Failpoints, RunOptions, SagaDef};
@@ -349,6 +351,214 @@ impl SagaFixture for SqlFixture {
     }
 }
 
+async fn take_backup(cp: &ControlPlane) -> String {
+    let rec = cp.accept_backup(NAME).unwrap();
+    let id = rec.op.id.clone();
+    let done = run(
+        cp,
+        &backup_saga(),
+        rec,
+        RunOptions::default(),
+        &Failpoints::none(),
+    )
+    .await;
+    assert_eq!(
+        done.op.state,
+        OperationState::Succeeded,
+        "{:?}",
+        done.op.error
+    );
+    id
+}
+
+/// Objects of the backup store whose names contain `needle`.
+async fn stored(cp: &ControlPlane, needle: &str) -> Vec<String> {
+    cp.services()
+        .backups
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .filter(|n| n.contains(needle))
+        .collect()
+}
+
+struct BackupFixture;
+
+#[async_trait]
+impl SagaFixture for BackupFixture {
+    type World = World;
+    fn saga_name(&self) -> &'static str {
+        "create_backup"
+    }
+    fn step_names(&self) -> Vec<&'static str> {
+        backup_saga().steps.iter().map(|s| s.name()).collect()
+    }
+    async fn setup(&self) -> World {
+        let (dir, cp) = new_plane();
+        create_db(&cp).await;
+        let rec = cp.accept_backup(NAME).unwrap();
+        World { dir, cp, rec }
+    }
+    async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
+        run(&w.cp, &backup_saga(), w.rec.clone(), options, fp).await
+    }
+    async fn assert_done(&self, w: &World, rec: &OperationRecord) {
+        let listed = w.cp.list_backups(NAME).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, rec.op.id);
+        assert_eq!(
+            stored(&w.cp, &rec.op.id).await.len(),
+            listed[0].segments + 1
+        );
+        assert_working(w).await;
+    }
+    async fn assert_unchanged(&self, w: &World, rec: &OperationRecord) {
+        assert!(w.cp.list_backups(NAME).await.unwrap().is_empty());
+        assert_eq!(stored(&w.cp, &rec.op.id).await, Vec::<String>::new());
+        assert_working(w).await;
+    }
+    async fn assert_failed_then_retry(&self, _w: &World, rec: &OperationRecord) {
+        panic!(
+            "every step of a backup can be undone, yet it failed: {:?}",
+            rec.op.error
+        );
+    }
+    async fn teardown(&self, w: World) {
+        stop_engines(w.dir.path());
+    }
+}
+
+const COPY: &str = "sagacopy";
+
+struct RestoreFixture;
+
+#[async_trait]
+impl SagaFixture for RestoreFixture {
+    type World = World;
+    fn saga_name(&self) -> &'static str {
+        "restore_database"
+    }
+    fn step_names(&self) -> Vec<&'static str> {
+        restore_saga().steps.iter().map(|s| s.name()).collect()
+    }
+    async fn setup(&self) -> World {
+        let (dir, cp) = new_plane();
+        create_db(&cp).await;
+        let id = take_backup(&cp).await;
+        let req = RestoreDatabaseRequest {
+            from: NAME.into(),
+            backup: Some(id),
+            size_gb: Some(1),
+        };
+        let rec = cp.accept_restore(COPY, req).await.unwrap();
+        World { dir, cp, rec }
+    }
+    async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
+        run(&w.cp, &restore_saga(), w.rec.clone(), options, fp).await
+    }
+    async fn assert_done(&self, w: &World, _rec: &OperationRecord) {
+        let copy = w.cp.get_database(COPY).unwrap();
+        assert_eq!(copy.state, DatabaseState::Active);
+        let conn = w.cp.connection(COPY).unwrap();
+        assert_eq!(conn.user, COPY);
+        let (client, c) = tokio_postgres::connect(&conn.uri, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(c);
+        let db: String = client
+            .query_one("SELECT current_database()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(db, COPY);
+        assert_eq!(postmasters(w.dir.path()), 2);
+    }
+    async fn assert_unchanged(&self, w: &World, _rec: &OperationRecord) {
+        assert!(w.cp.get_database(COPY).is_err(), "no restored database");
+        assert_eq!(
+            entries(w.dir.path(), "volumes").len(),
+            1,
+            "only the source's volume"
+        );
+        assert_eq!(
+            entries(w.dir.path(), "connections"),
+            vec![format!("{NAME}.yml")]
+        );
+        assert_eq!(w.cp.services().store.list_addresses().unwrap().len(), 1);
+        assert_working(w).await;
+    }
+    async fn assert_failed_then_retry(&self, _w: &World, rec: &OperationRecord) {
+        panic!(
+            "every step of a restore can be undone, yet it failed: {:?}",
+            rec.op.error
+        );
+    }
+    async fn teardown(&self, w: World) {
+        stop_engines(w.dir.path());
+    }
+}
+
+struct DeleteBackupFixture;
+
+#[async_trait]
+impl SagaFixture for DeleteBackupFixture {
+    type World = World;
+    fn saga_name(&self) -> &'static str {
+        "delete_backup"
+    }
+    fn step_names(&self) -> Vec<&'static str> {
+        delete_backup_saga()
+            .steps
+            .iter()
+            .map(|s| s.name())
+            .collect()
+    }
+    async fn setup(&self) -> World {
+        let (dir, cp) = new_plane();
+        create_db(&cp).await;
+        let id = take_backup(&cp).await;
+        let rec = cp.accept_delete_backup(&id).await.unwrap();
+        World { dir, cp, rec }
+    }
+    async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
+        run(&w.cp, &delete_backup_saga(), w.rec.clone(), options, fp).await
+    }
+    async fn assert_done(&self, w: &World, rec: &OperationRecord) {
+        let id = rec.params["backup_id"].as_str().unwrap();
+        assert!(w.cp.list_backups(NAME).await.unwrap().is_empty());
+        assert_eq!(stored(&w.cp, id).await, Vec::<String>::new());
+    }
+    async fn assert_unchanged(&self, _w: &World, rec: &OperationRecord) {
+        panic!(
+            "deleting a backup cannot be undone, yet it unwound: {:?}",
+            rec.op.error
+        );
+    }
+    async fn assert_failed_then_retry(&self, w: &World, rec: &OperationRecord) {
+        // The manifest went first: the backup is no longer listed, and
+        // whatever is left of it is removed by running the saga again.
+        assert!(w.cp.list_backups(NAME).await.unwrap().is_empty());
+        let mut again = rec.clone();
+        again.op.state = OperationState::Running;
+        again.op.steps = delete_backup_saga().new_steps();
+        let done = run(
+            &w.cp,
+            &delete_backup_saga(),
+            again,
+            RunOptions::default(),
+            &Failpoints::none(),
+        )
+        .await;
+        assert_eq!(done.op.state, OperationState::Succeeded);
+        self.assert_done(w, &done).await;
+    }
+    async fn teardown(&self, w: World) {
+        stop_engines(w.dir.path());
+    }
+}
+
 macro_rules! saga_checks {
     ($($fixture:ident: $twice:ident, $each:ident, $unwind:ident;)*) => {$(
         #[tokio::test(flavor = "multi_thread")]
@@ -370,4 +580,7 @@ saga_checks! {
     CreateFixture: create_every_step_twice, create_failure_at_each_step_unwinds, create_unwind_twice;
     DeleteFixture: delete_every_step_twice, delete_failure_at_each_step, delete_unwind_twice;
     SqlFixture: sql_every_step_twice, sql_failure_at_each_step, sql_unwind_twice;
+    BackupFixture: backup_every_step_twice, backup_failure_at_each_step_unwinds, backup_unwind_twice;
+    RestoreFixture: restore_every_step_twice, restore_failure_at_each_step_unwinds, restore_unwind_twice;
+    DeleteBackupFixture: delete_backup_every_step_twice, delete_backup_failure_at_each_step, delete_backup_unwind_twice;
 }

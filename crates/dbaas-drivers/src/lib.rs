@@ -102,6 +102,37 @@ pub struct AdminAccess {
     pub superuser: String,
 }
 
+/// Where an engine's client programs (pg_basebackup, ...) are and whom
+/// they run as, for work the agent does beside a running engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EngineTools {
+    pub bin_dir: PathBuf,
+    /// OS user to run them as when the agent is root (PostgreSQL refuses
+    /// root, and files it reads must belong to its user).
+    pub run_as: Option<String>,
+}
+
+impl EngineTools {
+    /// A command running `tool` from `bin_dir` (or any program, when `tool`
+    /// is an absolute path) as the engine user. Arguments are passed as a
+    /// vector, never through a shell.
+    pub fn command(&self, tool: &str) -> tokio::process::Command {
+        let program = if tool.starts_with('/') {
+            PathBuf::from(tool)
+        } else {
+            self.bin_dir.join(tool)
+        };
+        match &self.run_as {
+            Some(user) if nix::unistd::geteuid().is_root() => {
+                let mut c = tokio::process::Command::new("runuser");
+                c.arg("-u").arg(user).arg("--").arg(program);
+                c
+            }
+            _ => tokio::process::Command::new(program),
+        }
+    }
+}
+
 /// Runs database engines (Nomad service jobs in production, supervised
 /// local processes in the embedded mode).
 #[async_trait]
@@ -126,4 +157,10 @@ pub trait EngineRuntime: Send + Sync {
     async fn status(&self, spec: &EngineSpec) -> Result<EngineStatus>;
     /// How to reach the engine as its administrator.
     fn admin_access(&self, spec: &EngineSpec) -> AdminAccess;
+    /// The engine's client programs, when this agent can run them on the
+    /// engine's host (the local runtime can; a remote one cannot).
+    fn tools(&self, version: &str) -> Option<EngineTools> {
+        let _ = version;
+        None
+    }
 }

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use async_trait::async_trait;
-use dbaas_drivers::{AdminAccess, DriverError, EngineRuntime, EngineSpec, EngineStatus, Result};
+use dbaas_drivers::{
+    AdminAccess, DriverError, EngineRuntime, EngineSpec, EngineStatus, EngineTools, Result,
+};
 
 /// Configuration of the local engine runtime.
 #[derive(Debug, Clone)]
@@ -404,6 +406,9 @@ impl EngineRuntime for LocalRuntime {
             .map_err(|e| err(format!("creating {}: {e}", sockets.display())))?;
         std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
         self.chown(&sockets)?;
+        // The engine user writes its log (and copies) in the volume, whether
+        // the data came from the template or from a backup.
+        self.chown(&spec.volume.mount_path)?;
         if !pgdata.join("PG_VERSION").is_file() {
             let template = self.ensure_template(&spec.version).await?;
             // Copies left half-done by an earlier agent process (whose cp
@@ -464,6 +469,12 @@ impl EngineRuntime for LocalRuntime {
             .join("postgres.log")
             .to_string_lossy()
             .into_owned();
+        // The server's shell opens the log: if the engine user cannot, the
+        // server never starts and pg_ctl -W says nothing. Make sure it can.
+        if !Path::new(&log).exists() {
+            std::fs::write(&log, b"").map_err(|e| err(format!("creating {log}: {e}")))?;
+        }
+        self.chown(Path::new(&log))?;
         let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         self.run(&pg_ctl, &["start", "-D", &pgdata, "-l", &log, "-W", "-s"])
             .await
@@ -522,6 +533,13 @@ impl EngineRuntime for LocalRuntime {
         Ok(match Self::read_pid(&pgdata) {
             Some(pid) if Self::is_alive(pid) => EngineStatus::Running,
             _ => EngineStatus::Stopped,
+        })
+    }
+
+    fn tools(&self, version: &str) -> Option<EngineTools> {
+        Some(EngineTools {
+            bin_dir: self.cfg.versions.get(version)?.clone(),
+            run_as: self.cfg.run_as.clone(),
         })
     }
 

@@ -181,6 +181,9 @@ pub enum OperationKind {
     CreateDatabase,
     DeleteDatabase,
     RunSql,
+    CreateBackup,
+    DeleteBackup,
+    RestoreDatabase,
 }
 
 impl OperationKind {
@@ -189,6 +192,9 @@ impl OperationKind {
             OperationKind::CreateDatabase => "create_database",
             OperationKind::DeleteDatabase => "delete_database",
             OperationKind::RunSql => "run_sql",
+            OperationKind::CreateBackup => "create_backup",
+            OperationKind::DeleteBackup => "delete_backup",
+            OperationKind::RestoreDatabase => "restore_database",
         }
     }
 }
@@ -352,4 +358,51 @@ pub struct DatabaseList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OperationList {
     pub operations: Vec<Operation>,
+}
+
+/// Request to restore a backup into a new database (named in the path).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreDatabaseRequest {
+    /// Name of the database whose backups to use. It may have been
+    /// deleted since: its backups stay in the store.
+    pub from: String,
+    /// The backup to restore; the newest of `from` when absent.
+    #[serde(default)]
+    pub backup: Option<String>,
+    /// Size of the new data volume in GiB; 10 when absent.
+    #[serde(default)]
+    pub size_gb: Option<i64>,
+}
+
+/// A base backup, as its manifest in the object store describes it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Backup {
+    pub id: String,
+    /// Name of the database backed up.
+    pub database: String,
+    /// Id of that database.
+    pub database_id: String,
+    pub engine: String,
+    pub version: String,
+    pub system_identifier: String,
+    pub timeline: u32,
+    pub start_lsn: String,
+    /// The backup restores to a consistent state at this WAL position.
+    pub stop_lsn: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// Size of the data before compression.
+    pub raw_bytes: u64,
+    /// Size in the store.
+    pub stored_bytes: u64,
+    pub segments: usize,
+    /// e.g. `zstd-3`.
+    pub compression: String,
+}
+
+/// A list of backups, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BackupList {
+    pub backups: Vec<Backup>,
 }

@@ -49,10 +49,12 @@ pub fn server_conf(listen_host: &str, port: u16, socket_dir: &str) -> String {
 }
 
 /// Client authentication: anything on the private socket (reachable by
-/// the agent alone) is trusted; over the network the superuser is refused
-/// and everyone else needs a SCRAM password.
+/// the agent alone) is trusted, including the superuser's replication
+/// connections that base backups use; over the network the superuser is
+/// refused and everyone else needs a SCRAM password.
 pub const HBA_CONF: &str = "# Written by dbaas.\n\
 local   all   all                 trust\n\
+local   replication   postgres    trust\n\
 host    all   postgres  all       reject\n\
 host    all   all       all       scram-sha-256\n";
 
@@ -142,6 +144,56 @@ pub async fn ensure_owner(
         ))
         .await?;
     }
+    Ok(())
+}
+
+/// After a restore: the source database's owner role and database take the
+/// new name, and the role a new password. Idempotent: once renamed, only
+/// the password is set again.
+pub async fn adopt_owner(
+    access: &AdminAccess,
+    source: &str,
+    name: &str,
+    password: &str,
+) -> Result<(), PgError> {
+    let c = connect(access, &access.superuser, "postgres").await?;
+    let exists = |sql: &'static str, n: String| {
+        let c = &c;
+        async move { Ok::<bool, PgError>(!c.query(sql, &[&n]).await?.is_empty()) }
+    };
+    let role_sql = "SELECT 1 FROM pg_roles WHERE rolname = $1";
+    let db_sql = "SELECT 1 FROM pg_database WHERE datname = $1";
+    if source != name {
+        if !exists(role_sql, name.to_string()).await?
+            && exists(role_sql, source.to_string()).await?
+        {
+            c.batch_execute(&format!(
+                "ALTER ROLE {} RENAME TO {}",
+                quote_ident(source),
+                quote_ident(name)
+            ))
+            .await?;
+        }
+        if !exists(db_sql, name.to_string()).await? && exists(db_sql, source.to_string()).await? {
+            c.batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(source),
+                quote_ident(name)
+            ))
+            .await?;
+        }
+    }
+    if !exists(role_sql, name.to_string()).await? || !exists(db_sql, name.to_string()).await? {
+        return Err(PgError(format!(
+            "the restored data has no role and database {source:?} to take over"
+        )));
+    }
+    c.batch_execute(&format!(
+        "ALTER ROLE {} LOGIN PASSWORD {}",
+        quote_ident(name),
+        quote_literal(password)
+    ))
+    .await?;
     Ok(())
 }
 

@@ -1,0 +1,311 @@
+//! Base backups into the object store and restores from them, as a
+//! platform engineer relies on them: the restored database has exactly the
+//! rows of the backup, backups outlive their database, a damaged backup is
+//! refused with a message naming what is wrong, and a crash mid-backup
+//! never leaves a half backup that looks usable.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{connect, Agent};
+use dbaas_model::*;
+
+/// Small segments, so that even a fresh database makes several, more than
+/// the parallelism.
+const SMALL_SEGMENTS: &str =
+    "backup {\n  segment_size_kb = 64\n  parallelism = 2\n  compression_level = 1\n}\n";
+
+async fn count(agent: &Agent, name: &str) -> i64 {
+    let conn = agent.client.connection(name).await.unwrap();
+    let pg = connect(&conn).await;
+    pg.query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn fill(agent: &Agent, name: &str, from: i32, to: i32) {
+    let conn = agent.client.connection(name).await.unwrap();
+    let pg = connect(&conn).await;
+    pg.batch_execute("CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY, payload text)")
+        .await
+        .unwrap();
+    pg.execute(
+        "INSERT INTO items SELECT g, md5(g::text) FROM generate_series($1::int, $2::int) g",
+        &[&from, &to],
+    )
+    .await
+    .unwrap();
+}
+
+async fn backup(agent: &Agent, name: &str) -> Backup {
+    let op = agent.client.create_backup(name).await.unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    agent.client.get_backup(&op.id).await.unwrap()
+}
+
+async fn restore(agent: &Agent, name: &str, from: &str, backup: Option<&str>) -> Operation {
+    let op = agent
+        .client
+        .restore_database(
+            name,
+            &RestoreDatabaseRequest {
+                from: from.into(),
+                backup: backup.map(str::to_string),
+                size_gb: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+    agent.wait(&op.id).await
+}
+
+/// Files of the local backup store holding objects whose names contain `needle`.
+fn store_files(agent: &Agent, needle: &str) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    walk(&agent.data_dir().join("backups"), &mut all);
+    let mut v: Vec<PathBuf> = all
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(needle))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_has_exactly_the_rows_of_its_backup_and_backups_outlive_their_database() {
+    let mut agent = Agent::start_configured(None, SMALL_SEGMENTS);
+    assert_eq!(
+        agent.create("ledger").await.state,
+        OperationState::Succeeded
+    );
+    fill(&agent, "ledger", 1, 5000).await;
+
+    let b = backup(&agent, "ledger").await;
+    assert_eq!(b.database, "ledger");
+    assert_eq!(b.engine, "postgresql");
+    assert!(b.segments > 2, "more segments than the parallelism: {b:?}");
+    assert!(b.stored_bytes < b.raw_bytes, "compressed: {b:?}");
+    assert_eq!(b.timeline, 1);
+    assert!(
+        b.start_lsn.contains('/') && b.stop_lsn.contains('/'),
+        "{b:?}"
+    );
+    let listed = agent.client.list_backups("ledger").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+        vec![b.id.as_str()]
+    );
+
+    // Rows written after the backup are not in a restore of it.
+    fill(&agent, "ledger", 5001, 6000).await;
+    let op = restore(&agent, "ledger-copy", "ledger", Some(&b.id)).await;
+    assert_eq!(op.state, OperationState::Succeeded, "{op:?}");
+    assert_eq!(count(&agent, "ledger-copy").await, 5000);
+    assert_eq!(count(&agent, "ledger").await, 6000);
+    // The copy has its own owner and password; the source's are untouched.
+    let copy = agent.client.connection("ledger-copy").await.unwrap();
+    let source = agent.client.connection("ledger").await.unwrap();
+    assert_eq!(copy.user, "ledger-copy");
+    assert_ne!(copy.password, source.password);
+    let pg = connect(&copy).await;
+    let sum: String = pg
+        .query_one(
+            "SELECT md5(string_agg(payload, ',' ORDER BY id)) FROM items",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let src = connect(&source).await;
+    let expected: String = src
+        .query_one(
+            "SELECT md5(string_agg(payload, ',' ORDER BY id)) FROM items WHERE id <= 5000",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sum, expected, "the restored rows are byte-identical");
+
+    // The source goes; its backups stay and still restore.
+    let del = agent.client.delete_database("ledger").await.unwrap();
+    assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
+    assert_eq!(agent.client.list_backups("ledger").await.unwrap().len(), 1);
+    let op = restore(&agent, "ledger-again", "ledger", None).await;
+    assert_eq!(op.state, OperationState::Succeeded, "{op:?}");
+    assert_eq!(count(&agent, "ledger-again").await, 5000);
+
+    // Deleting the backup removes every object of it.
+    let del = agent.client.delete_backup(&b.id).await.unwrap();
+    assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
+    assert_eq!(store_files(&agent, &b.id), Vec::<PathBuf>::new());
+    let gone = agent.client.get_backup(&b.id).await.expect_err("deleted");
+    assert!(gone.to_string().contains("no backup"), "{gone}");
+
+    for name in ["ledger-copy", "ledger-again"] {
+        let op = agent.client.delete_database(name).await.unwrap();
+        agent.wait(&op.id).await;
+    }
+    agent.assert_no_orphans().await;
+}
+
+/// Damages the backup in the store with `damage`, then asserts a restore
+/// fails, unwinds, names the problem, and leaves nothing behind.
+async fn restore_refuses(damage: impl FnOnce(&Agent, &Backup), expect: &str) {
+    let mut agent = Agent::start_configured(None, SMALL_SEGMENTS);
+    assert_eq!(agent.create("src").await.state, OperationState::Succeeded);
+    fill(&agent, "src", 1, 2000).await;
+    let b = backup(&agent, "src").await;
+    damage(&agent, &b);
+    let op = agent
+        .client
+        .restore_database(
+            "dst",
+            &RestoreDatabaseRequest {
+                from: "src".into(),
+                backup: Some(b.id.clone()),
+                size_gb: Some(1),
+            },
+        )
+        .await;
+    let message = match op {
+        Ok(op) => {
+            let done = agent.wait(&op.id).await;
+            assert_eq!(done.state, OperationState::Unwound, "{done:?}");
+            done.error.unwrap_or_default()
+        }
+        // A damaged manifest is refused before anything starts.
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        message.contains(expect),
+        "expected {expect:?} in: {message}"
+    );
+    assert!(
+        agent.client.get_database("dst").await.is_err(),
+        "no database left"
+    );
+    let del = agent.client.delete_database("src").await.unwrap();
+    agent.wait(&del.id).await;
+    agent.assert_no_orphans().await;
+}
+
+fn segment(agent: &Agent, b: &Backup, n: usize) -> PathBuf {
+    store_files(agent, &b.id)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("data-"))
+        .nth(n)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupted_segment_is_refused_by_name() {
+    restore_refuses(
+        |agent, b| {
+            let path = segment(agent, b, 1);
+            let mut bytes = std::fs::read(&path).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x01;
+            std::fs::write(&path, bytes).unwrap();
+        },
+        "data-000001",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_segment_is_refused_by_name() {
+    restore_refuses(
+        |agent, b| std::fs::remove_file(segment(agent, b, 2)).unwrap(),
+        "data-000002",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_manifest_is_refused() {
+    restore_refuses(
+        |agent, b| {
+            let path = store_files(agent, &b.id)
+                .into_iter()
+                .find(|p| p.to_string_lossy().contains("manifest"))
+                .unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        },
+        "manifest",
+    )
+    .await
+}
+
+/// kill -9 of the agent during a backup: after the restart the backup is
+/// complete and listed, and restores.
+async fn crash_during_backup(point: &str) {
+    let mut agent = Agent::start_configured(None, SMALL_SEGMENTS);
+    assert_eq!(agent.create("vault").await.state, OperationState::Succeeded);
+    fill(&agent, "vault", 1, 1000).await;
+    agent.restart(Some(&format!("create_backup.{point}=crash")));
+    let _ = agent.client.create_backup("vault").await;
+    assert!(agent.wait_exit(Duration::from_secs(60)), "{}", agent.log());
+    agent.restart(None);
+    let op = agent
+        .find_operation(OperationKind::CreateBackup, "vault")
+        .await;
+    assert_eq!(agent.wait(&op.id).await.state, OperationState::Succeeded);
+    let listed = agent.client.list_backups("vault").await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    // Exactly the listed segments and the manifest are in the store.
+    assert_eq!(store_files(&agent, &op.id).len(), listed[0].segments + 1);
+    assert_eq!(
+        restore(&agent, "vault-copy", "vault", None).await.state,
+        OperationState::Succeeded
+    );
+    assert_eq!(count(&agent, "vault-copy").await, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_killed_before_it_uploads_completes_after_restart() {
+    crash_during_backup("take_backup.before").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_killed_after_it_uploads_completes_after_restart() {
+    crash_during_backup("take_backup.after").await
+}
+
+/// A backup that fails leaves no object behind and nothing listed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_backup_leaves_no_object_and_is_not_listed() {
+    let agent = Agent::start_configured(
+        Some("create_backup.take_backup.error=error"),
+        SMALL_SEGMENTS,
+    );
+    assert_eq!(
+        agent.create("fragile").await.state,
+        OperationState::Succeeded
+    );
+    let op = agent.client.create_backup("fragile").await.unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Unwound, "{done:?}");
+    assert!(agent
+        .client
+        .list_backups("fragile")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store_files(&agent, &op.id), Vec::<PathBuf>::new());
+}
