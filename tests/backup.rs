@@ -56,6 +56,7 @@ async fn restore(agent: &Agent, name: &str, from: &str, backup: Option<&str>) ->
                 from: from.into(),
                 backup: backup.map(str::to_string),
                 size_gb: Some(1),
+                ..Default::default()
             },
         )
         .await
@@ -179,6 +180,7 @@ async fn restore_refuses(damage: impl FnOnce(&Agent, &Backup), expect: &str) {
                 from: "src".into(),
                 backup: Some(b.id.clone()),
                 size_gb: Some(1),
+                ..Default::default()
             },
         )
         .await;
@@ -308,4 +310,158 @@ async fn a_failed_backup_leaves_no_object_and_is_not_listed() {
         .unwrap()
         .is_empty());
     assert_eq!(store_files(&agent, &op.id), Vec::<PathBuf>::new());
+}
+
+/// Frequent WAL switches, so that tests need not wait a minute.
+const PITR: &str = "backup {\n  segment_size_kb = 256\n  archive_timeout_seconds = 1\n}\n";
+
+/// The engine's clock, as RFC 3339.
+async fn engine_now(agent: &Agent, name: &str) -> chrono::DateTime<chrono::Utc> {
+    let conn = agent.client.connection(name).await.unwrap();
+    let pg = connect(&conn).await;
+    let s: String = pg
+        .query_one(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    chrono::DateTime::parse_from_rfc3339(&s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+/// Waits until the WAL written before now is in the store.
+async fn wait_archived(agent: &Agent, name: &str) {
+    let since = chrono::Utc::now();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let db = agent.client.get_database(name).await.unwrap();
+        if let Some(w) = &db.wal_archive {
+            if w.pending_files == 0 && w.last_archived_at.is_some_and(|t| t > since) {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "WAL was not archived: {:?}",
+            db.wal_archive
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Backup, 100 rows before it, 100 after it and before T, 100 after T, all
+/// archived. Returns T.
+async fn history(agent: &Agent, name: &str) -> chrono::DateTime<chrono::Utc> {
+    assert_eq!(agent.create(name).await.state, OperationState::Succeeded);
+    fill(agent, name, 1, 100).await;
+    backup(agent, name).await;
+    fill(agent, name, 101, 200).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let t = engine_now(agent, name).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    fill(agent, name, 201, 300).await;
+    wait_archived(agent, name).await;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_point_in_time_restore_has_exactly_the_rows_committed_up_to_the_target() {
+    let agent = Agent::start_configured(None, PITR);
+    let t = history(&agent, "clock").await;
+
+    let op = agent
+        .client
+        .restore_database(
+            "clock-at-t",
+            &RestoreDatabaseRequest {
+                from: "clock".into(),
+                target_time: Some(t),
+                size_gb: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    assert_eq!(count(&agent, "clock-at-t").await, 200);
+    // The restored database is a normal one: writable, and archiving too.
+    fill(&agent, "clock-at-t", 1001, 1010).await;
+    assert_eq!(count(&agent, "clock-at-t").await, 210);
+    wait_archived(&agent, "clock-at-t").await;
+
+    // Without a target, the restore stops at the backup's end.
+    assert_eq!(
+        restore(&agent, "clock-at-backup", "clock", None)
+            .await
+            .state,
+        OperationState::Succeeded
+    );
+    assert_eq!(count(&agent, "clock-at-backup").await, 100);
+
+    // A target before every backup cannot be reached.
+    let early = agent
+        .client
+        .restore_database(
+            "too-early",
+            &RestoreDatabaseRequest {
+                from: "clock".into(),
+                target_time: Some(t - chrono::Duration::hours(1)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("no backup ends before the target");
+    assert!(
+        early.to_string().contains("ends before the target"),
+        "{early}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_refuses_a_gap_in_the_archived_wal_by_naming_the_segment() {
+    let mut agent = Agent::start_configured(None, PITR);
+    let t = history(&agent, "gappy").await;
+    let b = &agent.client.list_backups("gappy").await.unwrap()[0];
+    // Remove the first segment after the one the backup starts in.
+    let start = b.start_lsn.split('/').collect::<Vec<_>>();
+    let segno = ((u64::from_str_radix(start[0], 16).unwrap() << 32)
+        | u64::from_str_radix(start[1], 16).unwrap())
+        / (16 << 20);
+    let missing = format!(
+        "{:08X}{:08X}{:08X}",
+        b.timeline,
+        (segno + 1) >> 8,
+        (segno + 1) & 0xff
+    );
+    let files = store_files(&agent, &missing);
+    assert_eq!(files.len(), 1, "{missing}: {files:?}");
+    std::fs::remove_file(&files[0]).unwrap();
+
+    let op = agent
+        .client
+        .restore_database(
+            "gap-copy",
+            &RestoreDatabaseRequest {
+                from: "gappy".into(),
+                target_time: Some(t),
+                size_gb: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Unwound, "{done:?}");
+    let error = done.error.unwrap_or_default();
+    assert!(
+        error.contains(&missing) && error.contains("missing"),
+        "{error}"
+    );
+    let del = agent.client.delete_database("gappy").await.unwrap();
+    agent.wait(&del.id).await;
+    agent.assert_no_orphans().await;
 }

@@ -30,6 +30,7 @@
 
 mod manifest;
 mod pipeline;
+pub mod wal;
 
 pub use manifest::*;
 pub use pipeline::{restore, take, BackupSettings, TakeRequest};

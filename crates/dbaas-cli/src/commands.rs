@@ -59,6 +59,12 @@ pub enum DbCommand {
         /// Size of the new data volume in GiB.
         #[arg(long)]
         size_gb: Option<i64>,
+        /// Recover to this moment (RFC 3339, e.g. 2026-11-25T15:30:00Z).
+        #[arg(long, conflicts_with = "target_lsn")]
+        target_time: Option<chrono::DateTime<chrono::Utc>>,
+        /// Recover to this WAL position (e.g. 0/3000060).
+        #[arg(long)]
+        target_lsn: Option<String>,
         /// Wait until the database is ready, showing progress.
         #[arg(long)]
         wait: bool,
@@ -280,6 +286,8 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
             from,
             backup,
             size_gb,
+            target_time,
+            target_lsn,
             wait: w,
             client: a,
         } => {
@@ -288,6 +296,8 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
                 from,
                 backup,
                 size_gb,
+                target_time,
+                target_lsn,
             };
             let op = c.restore_database(&name, &req).await?;
             if !w {

@@ -168,6 +168,13 @@ pub struct BackupConfig {
     /// Segments in flight at once.
     #[serde(default = "default_parallelism")]
     pub parallelism: usize,
+    /// Continuous WAL archiving, for point-in-time restores.
+    #[serde(default = "yes")]
+    pub wal_archiving: bool,
+    /// At most this many seconds of committed work wait for archiving
+    /// (PostgreSQL's archive_timeout).
+    #[serde(default = "default_archive_timeout")]
+    pub archive_timeout_seconds: u64,
 }
 
 impl BackupConfig {
@@ -186,8 +193,17 @@ impl Default for BackupConfig {
             segment_size_kb: None,
             compression_level: default_level(),
             parallelism: default_parallelism(),
+            wal_archiving: true,
+            archive_timeout_seconds: default_archive_timeout(),
         }
     }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_archive_timeout() -> u64 {
+    60
 }
 
 fn default_segment_mb() -> u64 {
@@ -319,6 +335,9 @@ impl AgentConfig {
         }
         if !(1..=19).contains(&self.backup.compression_level) {
             return Err("backup.compression_level must be from 1 to 19".into());
+        }
+        if !(1..=86400).contains(&self.backup.archive_timeout_seconds) {
+            return Err("backup.archive_timeout_seconds must be from 1 to 86400".into());
         }
         if !(1..=64).contains(&self.backup.parallelism) {
             return Err("backup.parallelism must be from 1 to 64".into());

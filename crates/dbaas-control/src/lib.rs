@@ -61,6 +61,8 @@ struct Inner {
     busy: Mutex<HashMap<String, usize>>,
     /// Last observed operating status, per database.
     observed: RwLock<HashMap<String, OperatingStatus>>,
+    /// Continuous archiving, per database.
+    archiving: RwLock<HashMap<String, WalArchiveStatus>>,
 }
 
 fn new_password() -> String {
@@ -87,6 +89,7 @@ impl ControlPlane {
                 queues: Mutex::new(HashMap::new()),
                 busy: Mutex::new(HashMap::new()),
                 observed: RwLock::new(HashMap::new()),
+                archiving: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -399,17 +402,20 @@ impl ControlPlane {
             .unwrap_or(OperatingStatus::Unknown)
     }
 
+    fn view(&self, db: &DatabaseRecord) -> Database {
+        let mut v = db.view(self.operating_status(db));
+        v.wal_archive = self.inner.archiving.read().unwrap().get(&db.name).cloned();
+        v
+    }
+
     pub fn get_database(&self, name: &str) -> Result<Database, ApiError> {
         let db = self.find_record(name)?;
-        Ok(db.view(self.operating_status(&db)))
+        Ok(self.view(&db))
     }
 
     pub fn list_databases(&self) -> Result<Vec<Database>, ApiError> {
         let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;
-        Ok(dbs
-            .iter()
-            .map(|d| d.view(self.operating_status(d)))
-            .collect())
+        Ok(dbs.iter().map(|d| self.view(d)).collect())
     }
 
     pub fn connection(&self, name: &str) -> Result<Connection, ApiError> {
@@ -658,6 +664,27 @@ impl ControlPlane {
             })?;
         }
         let size_gb = validate_size_gb(req.size_gb)?;
+        if req.target_time.is_some() && req.target_lsn.is_some() {
+            return Err(ApiError::invalid(
+                "target_lsn",
+                "give target_time or target_lsn, not both",
+            ));
+        }
+        let target_lsn = match &req.target_lsn {
+            Some(l) => Some(parse_lsn(l).ok_or_else(|| {
+                ApiError::invalid(
+                    "target_lsn",
+                    format!("{l:?} is not a WAL position; they look like 0/3000060"),
+                )
+            })?),
+            None => None,
+        };
+        // With a target, only backups that end before it can reach it.
+        let reaches = |m: &dbaas_backup::BackupManifest| match (req.target_time, target_lsn) {
+            (Some(t), _) => m.finished_at <= t,
+            (_, Some(l)) => parse_lsn(&m.stop_lsn).is_some_and(|s| s <= l),
+            _ => true,
+        };
         let svc = &self.inner.svc;
         let manifests = dbaas_backup::list_backups(svc.backups.as_ref(), &req.from)
             .await
@@ -688,10 +715,29 @@ impl ControlPlane {
                     )));
                 }
             },
-            None => manifests.into_iter().last().ok_or_else(|| {
-                ApiError::not_found(format!("no backup of database {:?} in the store", req.from))
-            })?,
+            None => {
+                let any = !manifests.is_empty();
+                manifests.into_iter().rev().find(|m| reaches(m)).ok_or_else(|| {
+                    if any {
+                        ApiError::conflict(format!(
+                            "no backup of database {:?} ends before the target; choose a later target",
+                            req.from
+                        ))
+                    } else {
+                        ApiError::not_found(format!(
+                            "no backup of database {:?} in the store",
+                            req.from
+                        ))
+                    }
+                })?
+            }
         };
+        if !reaches(&manifest) {
+            return Err(ApiError::conflict(format!(
+                "backup {} ends after the target; choose an earlier backup or a later target",
+                manifest.id
+            )));
+        }
         if !svc
             .drivers
             .runtime
@@ -714,6 +760,8 @@ impl ControlPlane {
                 "backup_id": manifest.id,
                 "manifest": dbaas_backup::manifest_name(&manifest.database, &manifest.database_id, &manifest.id),
                 "source_database": manifest.database,
+                "target_time": req.target_time,
+                "target_lsn": req.target_lsn,
             }),
         );
         let db = DatabaseRecord {
@@ -801,6 +849,16 @@ impl ControlPlane {
             .write()
             .unwrap()
             .retain(|k, _| names.contains(k));
+        self.inner
+            .archiving
+            .write()
+            .unwrap()
+            .retain(|k, _| names.contains(k));
+        for db in &dbs {
+            if db.state == DatabaseState::Active {
+                self.archive_wal(db).await;
+            }
+        }
         for db in dbs {
             if db.state != DatabaseState::Active || self.is_busy(&db.name) {
                 continue;
@@ -819,6 +877,68 @@ impl ControlPlane {
                 .insert(db.name.clone(), status);
         }
     }
+}
+
+impl ControlPlane {
+    /// Ships the WAL files a database's engine left in its spool to the
+    /// backup store, oldest first, and records the archive's lag. Runs
+    /// beside other operations on the database: WAL keeps coming.
+    async fn archive_wal(&self, db: &DatabaseRecord) {
+        let svc = &self.inner.svc;
+        let Ok(Some(spec)) = svc.spec(db).await else {
+            return;
+        };
+        let Some(spool) = svc.drivers.runtime.wal_spool(&spec) else {
+            return;
+        };
+        let mut status = self
+            .inner
+            .archiving
+            .read()
+            .unwrap()
+            .get(&db.name)
+            .cloned()
+            .unwrap_or_default();
+        status.last_error = None;
+        for file in dbaas_backup::wal::spooled(&spool) {
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            match dbaas_backup::wal::push(svc.backups.as_ref(), &db.name, &db.id, &file).await {
+                Ok(()) => {
+                    status.last_archived = Some(name);
+                    status.last_archived_at = Some(Utc::now());
+                }
+                Err(e) => {
+                    tracing::warn!(db = %db.name, error = %e, "archiving WAL failed; retrying");
+                    status.last_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let left = dbaas_backup::wal::spooled(&spool);
+        status.pending_files = left.len();
+        status.oldest_pending_seconds = left.first().and_then(|f| {
+            let age = std::fs::metadata(f).ok()?.modified().ok()?.elapsed().ok()?;
+            Some(age.as_secs())
+        });
+        self.inner
+            .archiving
+            .write()
+            .unwrap()
+            .insert(db.name.clone(), status);
+    }
+}
+
+/// "X/Y" (hex) as a 64-bit WAL position.
+fn parse_lsn(s: &str) -> Option<u64> {
+    let (hi, lo) = s.split_once('/')?;
+    if hi.is_empty() || lo.is_empty() || hi.len() > 8 || lo.len() > 8 {
+        return None;
+    }
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
 }
 
 fn backup_view(m: &dbaas_backup::BackupManifest) -> Backup {

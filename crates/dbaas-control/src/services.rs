@@ -68,6 +68,10 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
             .map(|(v, c)| (v.clone(), c.bin_dir.clone()))
             .collect(),
         run_as,
+        archive_timeout_seconds: cfg
+            .backup
+            .wal_archiving
+            .then_some(cfg.backup.archive_timeout_seconds),
     })?;
     let addresses = dbaas_local::LocalAddresses::new(store.clone(), pool, cfg.local.port)?;
     let volumes = dbaas_local::LocalVolumes::new(cfg.data_dir.join("volumes"));

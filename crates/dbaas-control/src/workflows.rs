@@ -203,6 +203,11 @@ impl Step<Services> for CreateStep {
                     .map_err(|e| {
                         StepError::new(format!("taking over the restored owner and database: {e}"))
                     })?;
+                // Recovery is over: its settings and fetched WAL go.
+                dbaas_postgres::clear_recovery_settings(&access)
+                    .await
+                    .map_err(|e| StepError::new(format!("clearing the recovery settings: {e}")))?;
+                let _ = std::fs::remove_dir_all(spec.volume.mount_path.join("wal-restore"));
                 Ok(json!({ "database": db.name, "owner": db.name }))
             }
         }
@@ -525,8 +530,96 @@ async fn restore_data(
     )
     .await
     .map_err(|e| StepError::new(e.0))?;
+    let target_time = s.params()["target_time"].as_str();
+    let target_lsn = s.params()["target_lsn"].as_str();
+    if target_time.is_some() || target_lsn.is_some() {
+        prepare_recovery(svc, &manifest, spec, &tmp, &tools, target_time, target_lsn).await?;
+    }
     std::fs::rename(&tmp, &pgdata)
         .map_err(|e| StepError::new(format!("moving the restored data into place: {e}")))?;
+    Ok(())
+}
+
+/// Makes a restored data directory replay archived WAL up to the target,
+/// then promote: the WAL is fetched into the volume first (checked for
+/// gaps), and the recovery settings go to postgresql.auto.conf, from where
+/// `adopt_owner` removes them once the database is up.
+async fn prepare_recovery(
+    svc: &Services,
+    manifest: &dbaas_backup::BackupManifest,
+    spec: &dbaas_drivers::EngineSpec,
+    pgdata: &std::path::Path,
+    tools: &dbaas_drivers::EngineTools,
+    target_time: Option<&str>,
+    target_lsn: Option<&str>,
+) -> Result<(), StepError> {
+    use dbaas_backup::wal;
+    let first =
+        wal::segment_of(manifest.timeline, &manifest.start_lsn).map_err(|e| StepError::new(e.0))?;
+    let last_needed = match target_lsn {
+        Some(l) => Some(wal::segment_of(manifest.timeline, l).map_err(|e| StepError::new(e.0))?),
+        None => None,
+    };
+    let wal_dir = spec.volume.mount_path.join("wal-restore");
+    let _ = std::fs::remove_dir_all(&wal_dir);
+    wal::fetch_for_restore(
+        svc.backups.as_ref(),
+        &manifest.database,
+        &manifest.database_id,
+        &first,
+        last_needed.as_deref(),
+        &wal_dir,
+        tools,
+    )
+    .await
+    .map_err(|e| StepError::new(e.0))?;
+    let restore_command = format!(
+        "cp {} \"%p\"",
+        dbaas_postgres::shell_quote(&format!("{}/%f", wal_dir.display()))
+    );
+    // recovery_target_time does not take RFC 3339 ("T", "Z"): give it
+    // PostgreSQL's own form, in UTC.
+    let target_time = match target_time {
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|e| StepError::new(format!("target time {t:?}: {e}")))?
+                .with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S%.6f+00")
+                .to_string(),
+        ),
+        None => None,
+    };
+    let settings =
+        dbaas_postgres::recovery_settings(&restore_command, target_time.as_deref(), target_lsn);
+    let auto = pgdata.join("postgresql.auto.conf");
+    let mut text = std::fs::read_to_string(&auto).unwrap_or_default();
+    if !text.ends_with('\n') && !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(&settings);
+    std::fs::write(&auto, text)
+        .map_err(|e| StepError::new(format!("writing {}: {e}", auto.display())))?;
+    let signal = pgdata.join("recovery.signal");
+    std::fs::write(&signal, b"")
+        .map_err(|e| StepError::new(format!("writing {}: {e}", signal.display())))?;
+    for p in [&auto, &signal] {
+        give_to(tools, p)?;
+    }
+    Ok(())
+}
+
+fn give_to(tools: &dbaas_drivers::EngineTools, path: &std::path::Path) -> Result<(), StepError> {
+    if let Some(user) = &tools.run_as {
+        if nix::unistd::geteuid().is_root() {
+            let u = nix::unistd::User::from_name(user)
+                .map_err(|e| StepError::new(e.to_string()))?
+                .ok_or_else(|| {
+                    StepError::new(format!("the engine user {user:?} does not exist"))
+                })?;
+            nix::unistd::chown(path, Some(u.uid), Some(u.gid))
+                .map_err(|e| StepError::new(format!("chown {}: {e}", path.display())))?;
+        }
+    }
     Ok(())
 }
 

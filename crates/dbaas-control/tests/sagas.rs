@@ -451,6 +451,7 @@ impl SagaFixture for RestoreFixture {
             from: NAME.into(),
             backup: Some(id),
             size_gb: Some(1),
+            ..Default::default()
         };
         let rec = cp.accept_restore(COPY, req).await.unwrap();
         World { dir, cp, rec }

@@ -163,4 +163,10 @@ pub trait EngineRuntime: Send + Sync {
         let _ = version;
         None
     }
+    /// The directory where the engine leaves finished WAL files for the
+    /// agent to archive, when archiving is on and the agent can reach it.
+    fn wal_spool(&self, spec: &EngineSpec) -> Option<PathBuf> {
+        let _ = spec;
+        None
+    }
 }

@@ -18,6 +18,8 @@ pub struct LocalRuntimeConfig {
     /// OS user the engines run as. PostgreSQL refuses to run as root, so an
     /// agent running as root needs one (`postgres` by default).
     pub run_as: Option<String>,
+    /// Continuous WAL archiving: `Some(archive_timeout)` switches it on.
+    pub archive_timeout_seconds: Option<u64>,
 }
 
 /// Runs PostgreSQL servers as local processes.
@@ -437,11 +439,24 @@ impl EngineRuntime for LocalRuntime {
             }
             self.spawn_refill(&spec.version);
         }
+        let archive = match (self.cfg.archive_timeout_seconds, self.wal_spool(spec)) {
+            (Some(timeout_seconds), Some(spool)) => {
+                std::fs::create_dir_all(&spool)
+                    .map_err(|e| err(format!("creating {}: {e}", spool.display())))?;
+                self.chown(&spool)?;
+                Some(dbaas_postgres::ArchiveConf {
+                    spool_dir: spool.to_string_lossy().into_owned(),
+                    timeout_seconds,
+                })
+            }
+            _ => None,
+        };
         // Written on every run: the endpoint or socket may have changed.
         let conf = dbaas_postgres::server_conf(
             &spec.endpoint.host,
             spec.endpoint.port,
             &sockets.to_string_lossy(),
+            archive.as_ref(),
         );
         let conf_path = pgdata.join("dbaas.conf");
         std::fs::write(&conf_path, conf)
@@ -534,6 +549,12 @@ impl EngineRuntime for LocalRuntime {
             Some(pid) if Self::is_alive(pid) => EngineStatus::Running,
             _ => EngineStatus::Stopped,
         })
+    }
+
+    fn wal_spool(&self, spec: &EngineSpec) -> Option<PathBuf> {
+        self.cfg
+            .archive_timeout_seconds
+            .map(|_| spec.volume.mount_path.join("wal-spool"))
     }
 
     fn tools(&self, version: &str) -> Option<EngineTools> {

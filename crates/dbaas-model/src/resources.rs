@@ -58,6 +58,27 @@ pub struct Database {
     /// Why the database is in ERROR, and what to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Continuous WAL archiving, as last observed; absent when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_archive: Option<WalArchiveStatus>,
+}
+
+/// The state of a database's continuous WAL archiving.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WalArchiveStatus {
+    /// Finished WAL files not yet in the backup store: the archive lag.
+    pub pending_files: usize,
+    /// Age of the oldest of them, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_pending_seconds: Option<u64>,
+    /// The last WAL file stored, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_archived: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_archived_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// What the agent stores about a database. Holds the owner's password, so it
@@ -94,6 +115,7 @@ impl DatabaseRecord {
             created_at: self.created_at,
             updated_at: self.updated_at,
             error: self.error.clone(),
+            wal_archive: None,
         }
     }
 
@@ -361,7 +383,7 @@ pub struct OperationList {
 }
 
 /// Request to restore a backup into a new database (named in the path).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreDatabaseRequest {
     /// Name of the database whose backups to use. It may have been
@@ -373,6 +395,15 @@ pub struct RestoreDatabaseRequest {
     /// Size of the new data volume in GiB; 10 when absent.
     #[serde(default)]
     pub size_gb: Option<i64>,
+    /// Recover to this moment (RFC 3339) by replaying archived WAL past the
+    /// backup; the newest backup finished before it is used unless
+    /// `backup` is given. Without a target the restore stops at the
+    /// backup's own end point.
+    #[serde(default)]
+    pub target_time: Option<DateTime<Utc>>,
+    /// Recover to this WAL position (e.g. `0/3000060`) instead.
+    #[serde(default)]
+    pub target_lsn: Option<String>,
 }
 
 /// A base backup, as its manifest in the object store describes it.

@@ -14,30 +14,48 @@
 //! `crm_simulate`.
 //!
 //! The fragment is a `<configuration>` element with `crm_config`,
-//! `resources` and `constraints` children. It is applied to a CIB with one
-//! `cibadmin --modify --allow-create --scope configuration --xml-text
-//! FRAGMENT`, which merges by element name and `id`: ids are derived from
-//! the typed values only, so applying the same fragment again changes
-//! nothing, and the pieces shared by all databases of a pair (the
+//! `resources` and `constraints` children. Ids are derived from the typed
+//! values only, so rendering the same database again gives the same
+//! fragment, and the pieces shared by all databases of a pair (the
 //! `openstack-info` clone, the fencing devices, `stonith-enabled`) keep the
-//! same ids whichever database's fragment brings them. A merge only adds
-//! and updates: removing what a fragment no longer has (a database's group,
-//! a `cloud` parameter after a switch to `openrc`) is for the driver that
-//! applies fragments, which is not written yet.
+//! same ids whichever database's fragment brings them.
+//!
+//! [`Driver`] puts a fragment into a live CIB ([`Driver::apply`]: only what
+//! differs is written, as one diff that the CIB accepts only if nothing
+//! changed since it was read, so a retried apply writes nothing and a
+//! concurrent change is never overwritten), stops and removes a database
+//! ([`Driver::stop`], [`Driver::remove`]) and reports what the cluster does
+//! with it ([`Driver::status`], from `crm_mon`). It runs the Pacemaker
+//! tools through a [`CommandRunner`] — [`LocalRunner`] on this machine —
+//! with argument vectors, never a shell.
+//!
+//! [`Agents::StandIn`] renders the same group with agents that run on a
+//! machine without OpenStack or systemd, so that the driver is tested
+//! against a real one-node cluster (`tests/cluster.rs`).
 
 #![warn(missing_docs)]
 
+pub mod driver;
 pub mod names;
+pub mod runner;
+pub mod status;
+mod xml;
 
 use std::io;
+use std::net::Ipv4Addr;
 
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 
+pub use driver::{Applied, Driver, DriverError, WaitPolicy};
 pub use names::{
     AbsolutePath, CloudName, DatabaseName, Error, FloatingIpId, FsType, NodeName, PairName,
     ServerId, SubnetId, VolumeId,
 };
+pub use runner::{CommandOutput, CommandRunner, LocalRunner};
+pub use status::{DatabaseStatus, GroupState, ResourceRole, ResourceStatus};
+
+use xml::Node;
 
 /// The node attribute that names the pair a host belongs to. The group of a
 /// database is banned from every node where it is missing or different; the
@@ -122,6 +140,88 @@ pub struct DatabaseGroup {
     pub wal: Mount,
     /// The database's floating IP.
     pub floating_ip: FloatingIp,
+}
+
+/// Which resource agents the fragment is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Agents {
+    /// The agents of a production pair: `openstack-cinder-volume`,
+    /// `Filesystem` on the volume's devices, `openstack-floating-ip`,
+    /// systemd's docker and nomad units, `openstack-info` and
+    /// `fence_openstack`. What [`DatabaseGroup::render`] renders.
+    #[default]
+    Production,
+    /// Stand-ins that run on a machine without OpenStack or systemd (a
+    /// developer's machine, CI), chosen explicitly: the same group, member
+    /// ids, order, operations, constraints and fencing (`stonith-enabled`
+    /// stays true), with each agent replaced by one that works locally —
+    /// see [`StandIn`]. Never a production choice: nothing it starts
+    /// protects data.
+    StandIn(StandIn),
+}
+
+/// The settings of the [`Agents::StandIn`] agents. The volume and
+/// `openstack-info` become `ocf:heartbeat:Dummy`; each filesystem is a
+/// `tmpfs` mounted by `Filesystem` on the group's own mount point; the
+/// floating IP is `IPaddr2` with a loopback address on `lo`; docker and
+/// nomad are `ocf:heartbeat:anything` running `sleep infinity`; the fence
+/// devices are `fence_dummy` (fence-agents), which "fences" by writing a
+/// status file, so the cluster keeps fencing enabled and has devices to
+/// use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandIn {
+    floating_ip: Ipv4Addr,
+}
+
+impl StandIn {
+    /// Stand-ins whose floating IP is `floating_ip`, which must be a
+    /// loopback address (127.0.0.0/8): `IPaddr2` adds it to `lo`, where it
+    /// can shadow nothing outside the machine.
+    pub fn new(floating_ip: Ipv4Addr) -> Result<Self, Error> {
+        if !floating_ip.is_loopback() || floating_ip == Ipv4Addr::LOCALHOST {
+            return Err(Error::Invalid {
+                kind: "stand-in floating IP",
+                value: floating_ip.to_string(),
+                reason: "the stand-in floating IP is a loopback address other than 127.0.0.1"
+                    .into(),
+            });
+        }
+        Ok(StandIn { floating_ip })
+    }
+
+    /// The loopback address the stand-in floating IP adds to `lo`.
+    pub fn floating_ip(&self) -> Ipv4Addr {
+        self.floating_ip
+    }
+}
+
+/// A rendered fragment for the driver ([`Driver::apply`]): the database it
+/// belongs to and its `<configuration>` element.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fragment {
+    database: DatabaseName,
+    configuration: Node,
+}
+
+impl Fragment {
+    /// The database the fragment belongs to.
+    pub fn database(&self) -> &DatabaseName {
+        &self.database
+    }
+
+    /// The id of the database's group, `g-NAME`.
+    pub fn group_id(&self) -> String {
+        group_id(&self.database)
+    }
+
+    pub(crate) fn configuration(&self) -> &Node {
+        &self.configuration
+    }
+}
+
+/// The id of the group of `database`, `g-NAME`.
+pub fn group_id(database: &DatabaseName) -> String {
+    format!("g-{database}")
 }
 
 /// An operation and its timing, as Pacemaker `op` elements take them.
@@ -224,6 +324,20 @@ impl El {
     }
 }
 
+impl From<&El> for Node {
+    fn from(el: &El) -> Node {
+        Node {
+            name: el.name.to_owned(),
+            attrs: el
+                .attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            children: el.children.iter().map(Node::from).collect(),
+        }
+    }
+}
+
 fn write_element(w: &mut Writer<Vec<u8>>, el: &El) -> io::Result<()> {
     let start =
         BytesStart::new(el.name).with_attributes(el.attrs.iter().map(|(k, v)| (*k, v.as_str())));
@@ -263,19 +377,24 @@ fn operations(rsc_id: &str, ops: &[Op]) -> El {
     }))
 }
 
-/// An OCF heartbeat primitive with its parameters and operations.
+/// An OCF heartbeat primitive with its parameters (the set is left out
+/// when there are none, as `pcs` does) and operations.
 fn ocf(id: &str, agent: &str, params: &[(&str, &str)], ops: &[Op]) -> El {
-    El::new("primitive")
+    let primitive = El::new("primitive")
         .attr("id", id)
         .attr("class", "ocf")
         .attr("provider", "heartbeat")
-        .attr("type", agent)
-        .child(nvset(
+        .attr("type", agent);
+    let primitive = if params.is_empty() {
+        primitive
+    } else {
+        primitive.child(nvset(
             "instance_attributes",
             &format!("{id}-instance_attributes"),
             params,
         ))
-        .child(operations(id, ops))
+    };
+    primitive.child(operations(id, ops))
 }
 
 fn systemd(id: &str, unit: &str, ops: &[Op]) -> El {
@@ -289,7 +408,7 @@ fn systemd(id: &str, unit: &str, ops: &[Op]) -> El {
 impl DatabaseGroup {
     /// The id of the database's group, `g-NAME`.
     pub fn group_id(&self) -> String {
-        format!("g-{}", self.database)
+        group_id(&self.database)
     }
 
     /// The ids of the group's members, in start order: volume, data
@@ -346,15 +465,21 @@ impl DatabaseGroup {
         Ok(())
     }
 
-    /// Renders the fragment (see the crate documentation) as an XML
-    /// document, after [`DatabaseGroup::check`].
+    /// Renders the production fragment (see the crate documentation) as an
+    /// XML document, after [`DatabaseGroup::check`].
     pub fn render(&self) -> Result<String, Error> {
+        self.render_for(&Agents::Production)
+    }
+
+    /// Renders the fragment made of `agents` as an XML document, after
+    /// [`DatabaseGroup::check`].
+    pub fn render_for(&self, agents: &Agents) -> Result<String, Error> {
         self.check()?;
         let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
         // Writing to a Vec cannot fail; an error here is a bug in the writer.
         let write = |w: &mut Writer<Vec<u8>>| -> io::Result<()> {
             w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-            write_element(w, &self.configuration())
+            write_element(w, &self.configuration(agents))
         };
         write(&mut w).expect("writing XML to memory");
         let mut text = String::from_utf8(w.into_inner()).expect("the XML writer writes UTF-8");
@@ -362,7 +487,17 @@ impl DatabaseGroup {
         Ok(text)
     }
 
-    fn configuration(&self) -> El {
+    /// The fragment made of `agents`, for the driver, after
+    /// [`DatabaseGroup::check`].
+    pub fn fragment(&self, agents: &Agents) -> Result<Fragment, Error> {
+        self.check()?;
+        Ok(Fragment {
+            database: self.database.clone(),
+            configuration: Node::from(&self.configuration(agents)),
+        })
+    }
+
+    fn configuration(&self, agents: &Agents) -> El {
         El::new("configuration")
             .child(El::new("crm_config").child(nvset(
                 "cluster_property_set",
@@ -374,23 +509,27 @@ impl DatabaseGroup {
             )))
             .child(
                 El::new("resources")
-                    .child(self.openstack_info_clone())
-                    .child(self.group())
-                    .children(self.nodes.iter().map(|n| self.fence_device(n))),
+                    .child(self.openstack_info_clone(agents))
+                    .child(self.group(agents))
+                    .children(self.nodes.iter().map(|n| self.fence_device(n, agents))),
             )
             .child(El::new("constraints").children(self.constraints()))
     }
 
-    fn openstack_info_clone(&self) -> El {
+    fn openstack_info_clone(&self, agents: &Agents) -> El {
         let credentials = self.credentials.parameter();
-        El::new("clone")
-            .attr("id", OPENSTACK_INFO_CLONE)
-            .child(ocf(
+        let info = match agents {
+            Agents::Production => ocf(
                 "openstack-info",
                 "openstack-info",
                 &[credentials],
                 OPENSTACK_INFO_OPS,
-            ))
+            ),
+            Agents::StandIn(_) => ocf("openstack-info", "Dummy", &[], OPENSTACK_INFO_OPS),
+        };
+        El::new("clone")
+            .attr("id", OPENSTACK_INFO_CLONE)
+            .child(info)
             // Interleave: a database group waits only for the instance on
             // its own node, not for the clone on every node.
             .child(nvset(
@@ -400,61 +539,88 @@ impl DatabaseGroup {
             ))
     }
 
-    fn group(&self) -> El {
+    fn group(&self, agents: &Agents) -> El {
         let credentials = self.credentials.parameter();
         let [volume, fs_data, fs_wal, fip, docker, nomad] = self.member_ids();
         let filesystem = |id: &str, m: &Mount| {
-            ocf(
-                id,
-                "Filesystem",
-                &[
+            let params = match agents {
+                Agents::Production => [
                     ("device", m.device.as_str()),
                     ("directory", m.directory.as_str()),
                     ("fstype", m.fstype.as_str()),
                 ],
-                FILESYSTEM_OPS,
-            )
+                // tmpfs needs no block device; the mount point is the
+                // group's own, so the mount order is exercised as is.
+                Agents::StandIn(_) => [
+                    ("device", "tmpfs"),
+                    ("directory", m.directory.as_str()),
+                    ("fstype", "tmpfs"),
+                ],
+            };
+            ocf(id, "Filesystem", &params, FILESYSTEM_OPS)
         };
         let group_id = self.group_id();
-        El::new("group")
-            .attr("id", &group_id)
-            .child(nvset(
-                "meta_attributes",
-                &format!("{group_id}-meta_attributes"),
-                &[("resource-stickiness", GROUP_STICKINESS)],
-            ))
-            .child(ocf(
-                &volume,
-                "openstack-cinder-volume",
-                &[credentials, ("volume_id", self.volume.as_str())],
-                VOLUME_OPS,
-            ))
-            .child(filesystem(&fs_data, &self.data))
-            .child(filesystem(&fs_wal, &self.wal))
-            .child(ocf(
-                &fip,
-                "openstack-floating-ip",
-                &[
-                    credentials,
-                    ("ip_id", self.floating_ip.ip_id.as_str()),
-                    ("subnet_id", self.floating_ip.subnet_id.as_str()),
-                ],
-                FLOATING_IP_OPS,
-            ))
-            .child(systemd(&docker, "docker", SERVICE_OPS))
-            .child(systemd(&nomad, "nomad", SERVICE_OPS))
+        let group = El::new("group").attr("id", &group_id).child(nvset(
+            "meta_attributes",
+            &format!("{group_id}-meta_attributes"),
+            &[("resource-stickiness", GROUP_STICKINESS)],
+        ));
+        match agents {
+            Agents::Production => group
+                .child(ocf(
+                    &volume,
+                    "openstack-cinder-volume",
+                    &[credentials, ("volume_id", self.volume.as_str())],
+                    VOLUME_OPS,
+                ))
+                .child(filesystem(&fs_data, &self.data))
+                .child(filesystem(&fs_wal, &self.wal))
+                .child(ocf(
+                    &fip,
+                    "openstack-floating-ip",
+                    &[
+                        credentials,
+                        ("ip_id", self.floating_ip.ip_id.as_str()),
+                        ("subnet_id", self.floating_ip.subnet_id.as_str()),
+                    ],
+                    FLOATING_IP_OPS,
+                ))
+                .child(systemd(&docker, "docker", SERVICE_OPS))
+                .child(systemd(&nomad, "nomad", SERVICE_OPS)),
+            Agents::StandIn(stand_in) => {
+                let ip = stand_in.floating_ip.to_string();
+                // `sleep infinity` is a process that runs until stopped,
+                // which is all the cluster needs to see of a service.
+                let service = |id: &str| {
+                    ocf(
+                        id,
+                        "anything",
+                        &[("binfile", "/bin/sleep"), ("cmdline_options", "infinity")],
+                        SERVICE_OPS,
+                    )
+                };
+                group
+                    .child(ocf(&volume, "Dummy", &[], VOLUME_OPS))
+                    .child(filesystem(&fs_data, &self.data))
+                    .child(filesystem(&fs_wal, &self.wal))
+                    .child(ocf(
+                        &fip,
+                        "IPaddr2",
+                        &[("ip", &ip), ("cidr_netmask", "32"), ("nic", "lo")],
+                        FLOATING_IP_OPS,
+                    ))
+                    .child(service(&docker))
+                    .child(service(&nomad))
+            }
+        }
     }
 
-    fn fence_device(&self, node: &PairNode) -> El {
+    fn fence_device(&self, node: &PairNode, agents: &Agents) -> El {
         let id = Self::fence_id(&node.name);
-        El::new("primitive")
-            .attr("id", &id)
-            .attr("class", "stonith")
-            .attr("type", "fence_openstack")
-            .child(nvset(
-                "instance_attributes",
-                &format!("{id}-instance_attributes"),
-                &[
+        let (agent, params) = match agents {
+            Agents::Production => (
+                "fence_openstack",
+                vec![
                     // pcmk_host_list tells Pacemaker this device fences
                     // exactly this node; plug is the server the agent
                     // powers off (the node name is not the server id).
@@ -464,6 +630,24 @@ impl DatabaseGroup {
                     ("pcmk_reboot_timeout", FENCE_ACTION_TIMEOUT),
                     ("pcmk_off_timeout", FENCE_ACTION_TIMEOUT),
                 ],
+            ),
+            Agents::StandIn(_) => (
+                "fence_dummy",
+                vec![
+                    ("pcmk_host_list", node.name.as_str()),
+                    ("pcmk_reboot_timeout", FENCE_ACTION_TIMEOUT),
+                    ("pcmk_off_timeout", FENCE_ACTION_TIMEOUT),
+                ],
+            ),
+        };
+        El::new("primitive")
+            .attr("id", &id)
+            .attr("class", "stonith")
+            .attr("type", agent)
+            .child(nvset(
+                "instance_attributes",
+                &format!("{id}-instance_attributes"),
+                &params,
             ))
             .child(operations(&id, FENCE_OPS))
     }

@@ -493,6 +493,19 @@ fn declared_parameters(metadata: &str) -> Vec<Declared> {
 
 #[test]
 fn every_parameter_is_declared_by_its_agent() {
+    check_parameters(&common::sample().render().unwrap());
+}
+
+#[test]
+fn every_stand_in_parameter_is_declared_by_its_agent() {
+    let stand_in = dbaas_pacemaker::StandIn::new([127, 0, 83, 1].into()).unwrap();
+    let fragment = common::sample()
+        .render_for(&dbaas_pacemaker::Agents::StandIn(stand_in))
+        .unwrap();
+    check_parameters(&fragment);
+}
+
+fn check_parameters(fragment: &str) {
     // crm_verify does not read agents' meta-data (an unknown parameter
     // passes it silently), so the names are checked against the installed
     // agents' own meta-data: resource-agents for the OCF agents,
@@ -507,7 +520,7 @@ fn every_parameter_is_declared_by_its_agent() {
         fencer_options.iter().any(|p| p == "pcmk_host_list"),
         "{fencer}"
     );
-    let found = primitives(&common::sample().render().unwrap());
+    let found = primitives(fragment);
     assert_eq!(found.len(), 9, "{found:?}");
     for (class, provider, agent, params) in found {
         let spec = match class.as_str() {

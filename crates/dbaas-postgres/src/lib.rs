@@ -32,10 +32,31 @@ fn conf_value(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// Continuous archiving: finished WAL files are copied into `spool_dir`
+/// (on the database's own volume), from where the agent ships them.
+#[derive(Debug, Clone)]
+pub struct ArchiveConf {
+    pub spool_dir: String,
+    /// Force a WAL switch after this many seconds of activity, bounding
+    /// how much committed work is not archived yet.
+    pub timeout_seconds: u64,
+}
+
+/// Quotes a string for a POSIX shell: single quotes, inner quotes closed,
+/// escaped and reopened. archive_command runs under `sh -c`.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 /// The settings dbaas owns, written to `dbaas.conf` and included by
 /// `postgresql.conf`.
-pub fn server_conf(listen_host: &str, port: u16, socket_dir: &str) -> String {
-    format!(
+pub fn server_conf(
+    listen_host: &str,
+    port: u16,
+    socket_dir: &str,
+    archive: Option<&ArchiveConf>,
+) -> String {
+    let mut conf = format!(
         "# Written by dbaas; changes are overwritten.\n\
          listen_addresses = {}\n\
          port = {port}\n\
@@ -45,7 +66,24 @@ pub fn server_conf(listen_host: &str, port: u16, socket_dir: &str) -> String {
          logging_collector = off\n",
         conf_value(listen_host),
         conf_value(socket_dir),
-    )
+    );
+    if let Some(a) = archive {
+        // The file appears under its final name only once complete (cp to
+        // a temporary name, then mv), and an existing file is never
+        // overwritten: PostgreSQL may retry a file it already archived.
+        let final_path = format!("{}/%f", a.spool_dir);
+        let command = format!(
+            "test ! -f {dst} && cp %p {tmp} && mv {tmp} {dst}",
+            dst = shell_quote(&final_path),
+            tmp = shell_quote(&format!("{final_path}.part")),
+        );
+        conf.push_str(&format!(
+            "wal_level = replica\narchive_mode = on\narchive_command = {}\narchive_timeout = {}\n",
+            conf_value(&command),
+            a.timeout_seconds
+        ));
+    }
+    conf
 }
 
 /// Client authentication: anything on the private socket (reachable by
@@ -197,6 +235,45 @@ pub async fn adopt_owner(
     Ok(())
 }
 
+/// Settings that make a restored data directory replay archived WAL to a
+/// target and then promote (appended to postgresql.auto.conf).
+pub fn recovery_settings(
+    restore_command: &str,
+    target_time: Option<&str>,
+    target_lsn: Option<&str>,
+) -> String {
+    let mut s = format!("restore_command = {}\n", conf_value(restore_command));
+    if let Some(t) = target_time {
+        s.push_str(&format!("recovery_target_time = {}\n", conf_value(t)));
+    }
+    if let Some(l) = target_lsn {
+        s.push_str(&format!("recovery_target_lsn = {}\n", conf_value(l)));
+    }
+    s.push_str("recovery_target_action = 'promote'\n");
+    // No read-only connections while recovering: the server then reports
+    // itself ready only once promoted, which is when dbaas may write.
+    s.push_str("hot_standby = 'off'\n");
+    s
+}
+
+/// Removes the recovery settings once a restored database is promoted.
+pub async fn clear_recovery_settings(access: &AdminAccess) -> Result<(), PgError> {
+    let c = connect(access, &access.superuser, "postgres").await?;
+    // One statement at a time: ALTER SYSTEM refuses to run inside the
+    // implicit transaction of a multi-statement query.
+    for setting in [
+        "restore_command",
+        "recovery_target_time",
+        "recovery_target_lsn",
+        "recovery_target_action",
+        "hot_standby",
+    ] {
+        c.batch_execute(&format!("ALTER SYSTEM RESET {setting}"))
+            .await?;
+    }
+    Ok(())
+}
+
 /// Limits applied to a SQL job.
 #[derive(Debug, Clone)]
 pub struct JobLimits {
@@ -327,8 +404,24 @@ mod tests {
 
     #[test]
     fn server_conf_quotes_paths() {
-        let c = server_conf("127.0.0.1", 5432, "/tmp/it's");
+        let c = server_conf("127.0.0.1", 5432, "/tmp/it's", None);
         assert!(c.contains("unix_socket_directories = '/tmp/it''s'"));
         assert!(c.contains("port = 5432"));
+        assert!(!c.contains("archive_mode"));
+    }
+
+    #[test]
+    fn the_archive_command_quotes_its_paths_for_the_shell_and_the_conf_file() {
+        let a = ArchiveConf {
+            spool_dir: "/v/it's".into(),
+            timeout_seconds: 60,
+        };
+        let c = server_conf("127.0.0.1", 5432, "/s", Some(&a));
+        // Shell quoting of /v/it's/%f is '/v/it'\''s/%f'; the conf file
+        // then doubles every single quote and every backslash.
+        let expected = r"archive_command = 'test ! -f ''/v/it''\\''''s/%f'' && cp %p";
+        assert!(c.contains(expected), "{c}");
+        assert!(c.contains("archive_timeout = 60"));
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
     }
 }
