@@ -387,17 +387,25 @@ async fn create_backup(
 /// Backups of a database (of every database that had this name), oldest
 /// first, read from the backup store itself.
 #[utoipa::path(get, path = "/v1/databases/{name}/backups", tag = "backups",
-    params(("name" = String, Path, description = "Database name")),
+    params(("name" = String, Path, description = "Database name"), BackupQuery),
     responses(
         (status = 200, description = "Its backups", body = BackupList),
         (status = 404, description = "No such database and no backups", body = ErrorBody)))]
 async fn list_backups(
     State(cp): State<ControlPlane>,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<BackupQuery>,
 ) -> ApiResult<Json<BackupList>> {
     Ok(Json(BackupList {
-        backups: cp.list_backups(&name).await?,
+        backups: cp.list_backups(&name, q.store.as_deref()).await?,
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct BackupQuery {
+    /// Read another cloud's store, named in the agent's configuration.
+    store: Option<String>,
 }
 
 /// Show a backup.

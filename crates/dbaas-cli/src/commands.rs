@@ -65,6 +65,9 @@ pub enum DbCommand {
         /// Recover to this WAL position (e.g. 0/3000060).
         #[arg(long)]
         target_lsn: Option<String>,
+        /// Read the backups from this named store of another cloud.
+        #[arg(long)]
+        store: Option<String>,
         /// Wait until the database is ready, showing progress.
         #[arg(long)]
         wait: bool,
@@ -96,6 +99,9 @@ pub enum BackupCommand {
     /// List the backups of a database, oldest first.
     List {
         name: String,
+        /// Read this named store of another cloud.
+        #[arg(long)]
+        store: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -288,6 +294,7 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
             size_gb,
             target_time,
             target_lsn,
+            store,
             wait: w,
             client: a,
         } => {
@@ -298,6 +305,7 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
                 size_gb,
                 target_time,
                 target_lsn,
+                store,
             };
             let op = c.restore_database(&name, &req).await?;
             if !w {
@@ -415,9 +423,14 @@ pub async fn backup(cmd: BackupCommand) -> anyhow::Result<()> {
                 output::backup(&c.get_backup(&op.id).await?, a.output);
             }
         }
-        BackupCommand::List { name, client: a } => {
-            output::backups(&client(&a).list_backups(&name).await?, a.output)
-        }
+        BackupCommand::List {
+            name,
+            store,
+            client: a,
+        } => output::backups(
+            &client(&a).list_backups_in(&name, store.as_deref()).await?,
+            a.output,
+        ),
         BackupCommand::Show { id, client: a } => {
             output::backup(&client(&a).get_backup(&id).await?, a.output)
         }

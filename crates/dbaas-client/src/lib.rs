@@ -166,12 +166,18 @@ impl Client {
     }
 
     pub async fn list_backups(&self, name: &str) -> Result<Vec<Backup>> {
-        let l: BackupList = self
-            .send(
-                self.http
-                    .get(self.url(&format!("/databases/{}/backups", seg(name)))),
-            )
-            .await?;
+        self.list_backups_in(name, None).await
+    }
+
+    /// Backups of `name` in a named store of another cloud.
+    pub async fn list_backups_in(&self, name: &str, store: Option<&str>) -> Result<Vec<Backup>> {
+        let mut req = self
+            .http
+            .get(self.url(&format!("/databases/{}/backups", seg(name))));
+        if let Some(s) = store {
+            req = req.query(&[("store", s)]);
+        }
+        let l: BackupList = self.send(req).await?;
         Ok(l.backups)
     }
 

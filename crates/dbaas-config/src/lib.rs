@@ -55,6 +55,10 @@ pub struct AgentConfig {
     pub sql: SqlConfig,
     #[serde(default)]
     pub backup: BackupConfig,
+    /// Other clouds' backup stores, by name, read for disaster recovery
+    /// (`dbaas db restore NEW --from NAME --store NAME`).
+    #[serde(default)]
+    pub store: BTreeMap<String, StoreConfig>,
     /// Seconds between two checks of every engine by the supervisor.
     #[serde(default = "default_supervise")]
     pub supervise_interval_seconds: u64,
@@ -149,12 +153,15 @@ impl Default for SqlConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
-    /// `local`: a directory (the default).
+    /// `local`: a directory (the default); `swift`: OpenStack Swift.
     #[serde(default = "local")]
     pub store: String,
     /// Directory of the local store; `<data_dir>/backups` when absent.
     #[serde(default)]
     pub local_dir: Option<PathBuf>,
+    /// The Swift store, when `store = "swift"`.
+    #[serde(default)]
+    pub swift: Option<SwiftStoreConfig>,
     /// Size of one stored segment, in MiB.
     #[serde(default = "default_segment_mb")]
     pub segment_size_mb: u64,
@@ -177,6 +184,88 @@ pub struct BackupConfig {
     pub archive_timeout_seconds: u64,
 }
 
+/// An OpenStack Swift account and container.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwiftStoreConfig {
+    /// `tempauth` (Swift's own, `auth_url` ending in /auth/v1.0) or
+    /// `keystone` (v3 password auth; the endpoint comes from the catalog).
+    #[serde(default = "tempauth")]
+    pub auth: String,
+    pub auth_url: String,
+    /// tempauth: `account:user`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// tempauth: the user's key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// keystone, with the names of a clouds.yaml `auth:` section.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub project_name: Option<String>,
+    #[serde(default)]
+    pub user_domain_name: Option<String>,
+    #[serde(default)]
+    pub project_domain_name: Option<String>,
+    #[serde(default)]
+    pub region_name: Option<String>,
+    /// The container holding the backups.
+    #[serde(default = "default_container")]
+    pub container: String,
+    /// Objects above this size become Static Large Objects of segments of
+    /// this size, in MiB.
+    #[serde(default = "default_swift_segment_mb")]
+    pub segment_size_mb: u64,
+}
+
+fn tempauth() -> String {
+    "tempauth".into()
+}
+fn default_container() -> String {
+    "dbaas-backups".into()
+}
+fn default_swift_segment_mb() -> u64 {
+    100
+}
+
+impl SwiftStoreConfig {
+    fn check(&self, at: &str) -> Result<(), String> {
+        match self.auth.as_str() {
+            "tempauth" if self.user.is_some() && self.key.is_some() => Ok(()),
+            "tempauth" => Err(format!("{at}: tempauth needs user and key")),
+            "keystone"
+                if self.username.is_some()
+                    && self.password.is_some()
+                    && self.project_name.is_some() =>
+            {
+                Ok(())
+            }
+            "keystone" => Err(format!(
+                "{at}: keystone needs username, password and project_name"
+            )),
+            other => Err(format!(
+                "{at}: auth = {other:?}; use \"tempauth\" or \"keystone\""
+            )),
+        }
+    }
+}
+
+/// A named backup store of another cloud.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `local` or `swift`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub local_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub swift: Option<SwiftStoreConfig>,
+}
+
 impl BackupConfig {
     /// The segment size in bytes.
     pub fn segment_size(&self) -> usize {
@@ -189,6 +278,7 @@ impl Default for BackupConfig {
         BackupConfig {
             store: local(),
             local_dir: None,
+            swift: None,
             segment_size_mb: default_segment_mb(),
             segment_size_kb: None,
             compression_level: default_level(),
@@ -284,6 +374,7 @@ impl AgentConfig {
             engine: default_engines(),
             sql: SqlConfig::default(),
             backup: BackupConfig::default(),
+            store: BTreeMap::new(),
             supervise_interval_seconds: default_supervise(),
             failpoints: None,
         }
@@ -317,11 +408,33 @@ impl AgentConfig {
             }
         }
         self.pool()?;
-        if self.backup.store != "local" {
-            return Err(format!(
-                "backup.store = {:?}: this agent offers only the \"local\" store",
-                self.backup.store
-            ));
+        match (self.backup.store.as_str(), &self.backup.swift) {
+            ("local", _) => {}
+            ("swift", Some(sw)) => sw.check("backup.swift")?,
+            ("swift", None) => {
+                return Err("backup.store = \"swift\" needs a backup.swift block".into())
+            }
+            (other, _) => {
+                return Err(format!(
+                    "backup.store = {other:?}: use \"local\" or \"swift\""
+                ))
+            }
+        }
+        for (name, st) in &self.store {
+            let at = format!("store {name:?}");
+            match (st.kind.as_str(), &st.local_dir, &st.swift) {
+                ("local", Some(_), _) => {}
+                ("local", None, _) => return Err(format!("{at}: a local store needs local_dir")),
+                ("swift", _, Some(sw)) => sw.check(&at)?,
+                ("swift", _, None) => {
+                    return Err(format!("{at}: a swift store needs a swift block"))
+                }
+                (other, _, _) => {
+                    return Err(format!(
+                        "{at}: type = {other:?}; use \"local\" or \"swift\""
+                    ))
+                }
+            }
         }
         if !(1..=4096).contains(&self.backup.segment_size_mb) {
             return Err("backup.segment_size_mb must be from 1 to 4096".into());

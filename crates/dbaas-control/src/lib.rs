@@ -557,9 +557,18 @@ impl ControlPlane {
 
     /// Backups of the database named `name`, of every incarnation of that
     /// name, oldest first. Backups outlive their database.
-    pub async fn list_backups(&self, name: &str) -> Result<Vec<Backup>, ApiError> {
+    pub async fn list_backups(
+        &self,
+        name: &str,
+        store: Option<&str>,
+    ) -> Result<Vec<Backup>, ApiError> {
         validate_name(name)?;
-        let manifests = dbaas_backup::list_backups(self.inner.svc.backups.as_ref(), name)
+        let backups = self
+            .inner
+            .svc
+            .backup_store(store)
+            .map_err(|e| ApiError::invalid("store", e))?;
+        let manifests = dbaas_backup::list_backups(backups.as_ref(), name)
             .await
             .map_err(|e| {
                 ApiError::new(
@@ -568,6 +577,7 @@ impl ControlPlane {
                 )
             })?;
         if manifests.is_empty()
+            && store.is_none()
             && self
                 .inner
                 .svc
@@ -686,7 +696,10 @@ impl ControlPlane {
             _ => true,
         };
         let svc = &self.inner.svc;
-        let manifests = dbaas_backup::list_backups(svc.backups.as_ref(), &req.from)
+        let store = svc
+            .backup_store(req.store.as_deref())
+            .map_err(|e| ApiError::invalid("store", e))?;
+        let manifests = dbaas_backup::list_backups(store.as_ref(), &req.from)
             .await
             .map_err(|e| {
                 ApiError::new(
@@ -701,11 +714,9 @@ impl ControlPlane {
                     // Listed backups skip damaged manifests; asked for by
                     // id, say what is wrong with it.
                     if let Ok(Some(name)) =
-                        dbaas_backup::find_manifest_name(svc.backups.as_ref(), id).await
+                        dbaas_backup::find_manifest_name(store.as_ref(), id).await
                     {
-                        if let Err(e) =
-                            dbaas_backup::read_manifest(svc.backups.as_ref(), &name).await
-                        {
+                        if let Err(e) = dbaas_backup::read_manifest(store.as_ref(), &name).await {
                             return Err(ApiError::conflict(e.to_string()));
                         }
                     }
@@ -762,6 +773,7 @@ impl ControlPlane {
                 "source_database": manifest.database,
                 "target_time": req.target_time,
                 "target_lsn": req.target_lsn,
+                "store": req.store,
             }),
         );
         let db = DatabaseRecord {

@@ -39,6 +39,8 @@ pub struct Services {
     pub drivers: Drivers,
     /// Where base backups go (and come from).
     pub backups: Arc<dyn dbaas_objstore::ObjectStore>,
+    /// Other clouds' backup stores, by name, for disaster recovery.
+    pub foreign_stores: BTreeMap<String, Arc<dyn dbaas_objstore::ObjectStore>>,
     pub settings: Settings,
 }
 
@@ -80,10 +82,27 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
         .local_dir
         .clone()
         .unwrap_or_else(|| cfg.data_dir.join("backups"));
-    let backups = dbaas_objstore::LocalStore::new(backup_dir).map_err(|e| e.to_string())?;
+    let backups = open_store(
+        &cfg.backup.store,
+        Some(backup_dir),
+        cfg.backup.swift.as_ref(),
+        cfg.backup.parallelism,
+    )?;
+    let mut foreign_stores = BTreeMap::new();
+    for (name, st) in &cfg.store {
+        let store = open_store(
+            &st.kind,
+            st.local_dir.clone(),
+            st.swift.as_ref(),
+            cfg.backup.parallelism,
+        )
+        .map_err(|e| format!("store {name:?}: {e}"))?;
+        foreign_stores.insert(name.clone(), store);
+    }
     Ok(Services {
         store,
-        backups: Arc::new(backups),
+        backups,
+        foreign_stores,
         drivers: Drivers {
             volumes: Arc::new(volumes),
             addresses: Arc::new(addresses),
@@ -108,6 +127,77 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
             supervise_interval: Duration::from_secs(cfg.supervise_interval_seconds.max(1)),
         },
     })
+}
+
+/// Opens a backup store of the configured kind.
+fn open_store(
+    kind: &str,
+    local_dir: Option<PathBuf>,
+    swift: Option<&dbaas_config::SwiftStoreConfig>,
+    parallelism: usize,
+) -> Result<Arc<dyn dbaas_objstore::ObjectStore>, String> {
+    use dbaas_objstore::{KeystoneAuth, Secret, SwiftAuth, SwiftConfig, SwiftStore};
+    match (kind, swift) {
+        ("swift", Some(sw)) => {
+            let auth = if sw.auth == "keystone" {
+                SwiftAuth::Keystone(KeystoneAuth {
+                    auth_url: sw.auth_url.clone(),
+                    username: sw.username.clone().unwrap_or_default(),
+                    password: Secret::new(sw.password.clone().unwrap_or_default()),
+                    project_name: sw.project_name.clone().unwrap_or_default(),
+                    user_domain_name: sw
+                        .user_domain_name
+                        .clone()
+                        .unwrap_or_else(|| "Default".into()),
+                    project_domain_name: sw
+                        .project_domain_name
+                        .clone()
+                        .unwrap_or_else(|| "Default".into()),
+                    region_name: sw.region_name.clone(),
+                    interface: "public".into(),
+                })
+            } else {
+                SwiftAuth::TempAuth {
+                    auth_url: sw.auth_url.clone(),
+                    user: sw.user.clone().unwrap_or_default(),
+                    key: Secret::new(sw.key.clone().unwrap_or_default()),
+                }
+            };
+            let mut c = SwiftConfig::new(auth, sw.container.clone());
+            c.segment_size = sw.segment_size_mb * 1024 * 1024;
+            c.parallelism = parallelism;
+            Ok(Arc::new(SwiftStore::new(c).map_err(|e| e.to_string())?))
+        }
+        (_, _) => {
+            let dir = local_dir.ok_or("a local store needs a directory")?;
+            Ok(Arc::new(
+                dbaas_objstore::LocalStore::new(dir).map_err(|e| e.to_string())?,
+            ))
+        }
+    }
+}
+
+impl Services {
+    /// The backup store named `name` (a foreign one), or this agent's own.
+    pub fn backup_store(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Arc<dyn dbaas_objstore::ObjectStore>, String> {
+        match name {
+            None => Ok(self.backups.clone()),
+            Some(n) => self.foreign_stores.get(n).cloned().ok_or_else(|| {
+                let known: Vec<&str> = self.foreign_stores.keys().map(String::as_str).collect();
+                format!(
+                    "no backup store named {n:?} in this agent's configuration; configured: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            }),
+        }
+    }
 }
 
 pub(crate) fn driver_err(e: dbaas_drivers::DriverError) -> StepError {

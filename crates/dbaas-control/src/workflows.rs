@@ -497,7 +497,10 @@ async fn restore_data(
         return Ok(());
     }
     let manifest_name = s.params()["manifest"].as_str().unwrap_or_default();
-    let manifest = dbaas_backup::read_manifest(svc.backups.as_ref(), manifest_name)
+    let store = svc
+        .backup_store(s.params()["store"].as_str())
+        .map_err(StepError::new)?;
+    let manifest = dbaas_backup::read_manifest(store.as_ref(), manifest_name)
         .await
         .map_err(|e| StepError::new(e.0))?;
     let tools = svc
@@ -522,7 +525,7 @@ async fn restore_data(
         .mount_path
         .join(format!("pgdata.restore.{}", std::process::id()));
     dbaas_backup::restore(
-        svc.backups.clone(),
+        store.clone(),
         &manifest,
         &tmp,
         &tools,
@@ -533,7 +536,16 @@ async fn restore_data(
     let target_time = s.params()["target_time"].as_str();
     let target_lsn = s.params()["target_lsn"].as_str();
     if target_time.is_some() || target_lsn.is_some() {
-        prepare_recovery(svc, &manifest, spec, &tmp, &tools, target_time, target_lsn).await?;
+        prepare_recovery(
+            store.as_ref(),
+            &manifest,
+            spec,
+            &tmp,
+            &tools,
+            target_time,
+            target_lsn,
+        )
+        .await?;
     }
     std::fs::rename(&tmp, &pgdata)
         .map_err(|e| StepError::new(format!("moving the restored data into place: {e}")))?;
@@ -545,7 +557,7 @@ async fn restore_data(
 /// gaps), and the recovery settings go to postgresql.auto.conf, from where
 /// `adopt_owner` removes them once the database is up.
 async fn prepare_recovery(
-    svc: &Services,
+    store: &dyn dbaas_objstore::ObjectStore,
     manifest: &dbaas_backup::BackupManifest,
     spec: &dbaas_drivers::EngineSpec,
     pgdata: &std::path::Path,
@@ -563,7 +575,7 @@ async fn prepare_recovery(
     let wal_dir = spec.volume.mount_path.join("wal-restore");
     let _ = std::fs::remove_dir_all(&wal_dir);
     wal::fetch_for_restore(
-        svc.backups.as_ref(),
+        store,
         &manifest.database,
         &manifest.database_id,
         &first,

@@ -405,7 +405,7 @@ impl SagaFixture for BackupFixture {
         run(&w.cp, &backup_saga(), w.rec.clone(), options, fp).await
     }
     async fn assert_done(&self, w: &World, rec: &OperationRecord) {
-        let listed = w.cp.list_backups(NAME).await.unwrap();
+        let listed = w.cp.list_backups(NAME, None).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].id, rec.op.id);
         assert_eq!(
@@ -415,7 +415,7 @@ impl SagaFixture for BackupFixture {
         assert_working(w).await;
     }
     async fn assert_unchanged(&self, w: &World, rec: &OperationRecord) {
-        assert!(w.cp.list_backups(NAME).await.unwrap().is_empty());
+        assert!(w.cp.list_backups(NAME, None).await.unwrap().is_empty());
         assert_eq!(stored(&w.cp, &rec.op.id).await, Vec::<String>::new());
         assert_working(w).await;
     }
@@ -528,7 +528,7 @@ impl SagaFixture for DeleteBackupFixture {
     }
     async fn assert_done(&self, w: &World, rec: &OperationRecord) {
         let id = rec.params["backup_id"].as_str().unwrap();
-        assert!(w.cp.list_backups(NAME).await.unwrap().is_empty());
+        assert!(w.cp.list_backups(NAME, None).await.unwrap().is_empty());
         assert_eq!(stored(&w.cp, id).await, Vec::<String>::new());
     }
     async fn assert_unchanged(&self, _w: &World, rec: &OperationRecord) {
@@ -540,7 +540,7 @@ impl SagaFixture for DeleteBackupFixture {
     async fn assert_failed_then_retry(&self, w: &World, rec: &OperationRecord) {
         // The manifest went first: the backup is no longer listed, and
         // whatever is left of it is removed by running the saga again.
-        assert!(w.cp.list_backups(NAME).await.unwrap().is_empty());
+        assert!(w.cp.list_backups(NAME, None).await.unwrap().is_empty());
         let mut again = rec.clone();
         again.op.state = OperationState::Running;
         again.op.steps = delete_backup_saga().new_steps();

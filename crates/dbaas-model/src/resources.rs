@@ -404,6 +404,10 @@ pub struct RestoreDatabaseRequest {
     /// Recover to this WAL position (e.g. `0/3000060`) instead.
     #[serde(default)]
     pub target_lsn: Option<String>,
+    /// Read the backups from this named store of another cloud (see the
+    /// agent's `store` blocks) instead of this agent's own.
+    #[serde(default)]
+    pub store: Option<String>,
 }
 
 /// A base backup, as its manifest in the object store describes it.
