@@ -465,3 +465,72 @@ async fn a_restore_refuses_a_gap_in_the_archived_wal_by_naming_the_segment() {
     agent.wait(&del.id).await;
     agent.assert_no_orphans().await;
 }
+
+/// kill -9 of the agent during a restore: after the restart the restore
+/// completes with the backup's rows, and nothing is left over.
+async fn crash_during_restore(point: &str) {
+    let mut agent = Agent::start_configured(None, SMALL_SEGMENTS);
+    assert_eq!(
+        agent.create("origin").await.state,
+        OperationState::Succeeded
+    );
+    fill(&agent, "origin", 1, 1500).await;
+    backup(&agent, "origin").await;
+    agent.restart(Some(&format!("restore_database.{point}=crash")));
+    let _ = agent
+        .client
+        .restore_database(
+            "phoenix",
+            &RestoreDatabaseRequest {
+                from: "origin".into(),
+                size_gb: Some(1),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(agent.wait_exit(Duration::from_secs(60)), "{}", agent.log());
+    agent.restart(None);
+    let op = agent
+        .find_operation(OperationKind::RestoreDatabase, "phoenix")
+        .await;
+    let done = agent.wait(&op.id).await;
+    assert_eq!(
+        done.state,
+        OperationState::Succeeded,
+        "after a crash at {point}: {done:?}"
+    );
+    assert_eq!(count(&agent, "phoenix").await, 1500);
+    // One volume each, and no half-extracted directory left in the new one.
+    assert_eq!(agent.dir_entries("volumes").len(), 2);
+    for v in agent.dir_entries("volumes") {
+        let entries: Vec<String> = std::fs::read_dir(agent.data_dir().join("volumes").join(v))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !entries.iter().any(|e| e.starts_with("pgdata.")),
+            "{entries:?}"
+        );
+    }
+    for name in ["origin", "phoenix"] {
+        let op = agent.client.delete_database(name).await.unwrap();
+        assert_eq!(agent.wait(&op.id).await.state, OperationState::Succeeded);
+    }
+    agent.assert_no_orphans().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_killed_before_its_data_is_in_place_completes_after_restart() {
+    crash_during_restore("restore_data.before").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_killed_after_its_data_is_in_place_completes_after_restart() {
+    crash_during_restore("restore_data.after").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_killed_before_adopting_the_owner_completes_after_restart() {
+    crash_during_restore("adopt_owner.before").await
+}
