@@ -534,3 +534,133 @@ async fn a_restore_killed_after_its_data_is_in_place_completes_after_restart() {
 async fn a_restore_killed_before_adopting_the_owner_completes_after_restart() {
     crash_during_restore("adopt_owner.before").await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_backups_keep_the_newest_and_drop_the_wal_only_older_ones_needed() {
+    let agent = Agent::start_configured(None, PITR);
+    assert_eq!(agent.create("tick").await.state, OperationState::Succeeded);
+    fill(&agent, "tick", 1, 10).await;
+    let policy = BackupPolicy {
+        schedule: Some("*/2 * * * * *".into()),
+        keep_last: Some(2),
+        keep_days: None,
+    };
+    let db = agent
+        .client
+        .set_backup_policy("tick", &policy)
+        .await
+        .unwrap();
+    assert_eq!(db.backup_policy, Some(policy));
+
+    // Let the schedule take at least four backups, with writes between.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut next = 11;
+    loop {
+        let ops = agent.client.list_operations(Some("tick")).await.unwrap();
+        let taken = ops
+            .iter()
+            .filter(|o| {
+                o.kind == OperationKind::CreateBackup && o.state == OperationState::Succeeded
+            })
+            .count();
+        if taken >= 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the schedule took {taken} backups: {}",
+            agent.log()
+        );
+        fill(&agent, "tick", next, next + 9).await;
+        next += 10;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    agent
+        .client
+        .set_backup_policy("tick", &BackupPolicy::default())
+        .await
+        .unwrap();
+    // Let the last backup and the deletions it caused finish.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ops = agent.client.list_operations(Some("tick")).await.unwrap();
+        if ops.iter().all(|o| o.state.is_finished()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "operations did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let ops = agent.client.list_operations(Some("tick")).await.unwrap();
+    let mut taken: Vec<&Operation> = ops
+        .iter()
+        .filter(|o| o.kind == OperationKind::CreateBackup && o.state == OperationState::Succeeded)
+        .collect();
+    taken.sort_by_key(|o| o.created_at);
+    let listed = agent.client.list_backups("tick").await.unwrap();
+    let newest: Vec<&str> = taken[taken.len() - 2..]
+        .iter()
+        .map(|o| o.id.as_str())
+        .collect();
+    assert_eq!(
+        listed.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+        newest,
+        "the two newest are kept"
+    );
+    assert!(ops
+        .iter()
+        .any(|o| o.kind == OperationKind::DeleteBackup && o.state == OperationState::Succeeded));
+
+    // No archived WAL older than what the oldest kept backup needs.
+    let oldest = &listed[0];
+    let (hi, lo) = oldest.start_lsn.split_once('/').unwrap();
+    let segno = ((u64::from_str_radix(hi, 16).unwrap() << 32)
+        | u64::from_str_radix(lo, 16).unwrap())
+        / (16 << 20);
+    let first_needed = format!(
+        "{:08X}{:08X}{:08X}",
+        oldest.timeline,
+        segno >> 8,
+        segno & 0xff
+    );
+    let wal: Vec<String> = store_files(&agent, "wal.d")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n.len() >= 24 && !n.contains("history"))
+        .collect();
+    assert!(!wal.is_empty());
+    for w in &wal {
+        assert!(
+            w[..24] >= *first_needed,
+            "{w} is older than {first_needed}, which the oldest kept backup needs"
+        );
+    }
+    // And that backup still restores to a point in time after it: every
+    // WAL file from its start on is still there.
+    let rows_at_t = count(&agent, "tick").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let t = engine_now(&agent, "tick").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    fill(&agent, "tick", 100_000, 100_009).await;
+    wait_archived(&agent, "tick").await;
+    let op = agent
+        .client
+        .restore_database(
+            "tick-copy",
+            &RestoreDatabaseRequest {
+                from: "tick".into(),
+                backup: Some(oldest.id.clone()),
+                size_gb: Some(1),
+                target_time: Some(t),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    assert_eq!(count(&agent, "tick-copy").await, rows_at_t);
+}

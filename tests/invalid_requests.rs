@@ -827,6 +827,69 @@ fn cases(keep_create_op: &str) -> Vec<Case> {
         None,
     ));
 
+    // ---- Backup policies.
+    let policy = "/v1/databases/keep/backup-policy";
+    for (what, body, fragment, field) in [
+        (
+            "bad cron",
+            json!({"schedule": "61 * * * *"}),
+            "is not a cron expression",
+            "schedule",
+        ),
+        (
+            "cron of words",
+            json!({"schedule": "every day"}),
+            "is not a cron expression",
+            "schedule",
+        ),
+        (
+            "keep_last 0",
+            json!({"keep_last": 0}),
+            "keep_last must be",
+            "keep_last",
+        ),
+        (
+            "keep_days huge",
+            json!({"keep_days": 100000}),
+            "keep_days must be",
+            "keep_days",
+        ),
+    ] {
+        v.push(raw(
+            format!("backup policy: {what}"),
+            Method::PUT,
+            policy,
+            Some(serde_json::to_vec(&body).unwrap()),
+            Some(JSON),
+            400,
+            InvalidRequest,
+            fragment,
+            Some(field),
+        ));
+    }
+    v.push(raw(
+        "backup policy: unknown field",
+        Method::PUT,
+        policy,
+        Some(br#"{"every": "day"}"#.to_vec()),
+        Some(JSON),
+        400,
+        InvalidRequest,
+        "unknown field `every`",
+        Some("body"),
+    ));
+    v.push(raw(
+        "backup policy: absent database",
+        Method::PUT,
+        "/v1/databases/absent/backup-policy",
+        Some(b"{}".to_vec()),
+        Some(JSON),
+        404,
+        NotFound,
+        "no database named",
+        None,
+    ));
+
     // ---- Queries, paths and methods.
     v.push(bare(
         "list operations: unknown query parameter",

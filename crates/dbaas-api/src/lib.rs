@@ -157,7 +157,8 @@ fn accepted(op: Operation) -> Response {
         list_backups,
         get_backup,
         delete_backup,
-        restore_database
+        restore_database,
+        set_backup_policy
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode))
 )]
@@ -197,6 +198,10 @@ pub fn router(cp: ControlPlane) -> Router {
             axum::routing::post(restore_database),
         )
         .route("/v1/backups/{id}", get(get_backup).delete(delete_backup))
+        .route(
+            "/v1/databases/{name}/backup-policy",
+            axum::routing::put(set_backup_policy),
+        )
         .route("/v1/operations", get(list_operations))
         .route("/v1/operations/{id}", get(get_operation))
         .fallback(not_found)
@@ -449,4 +454,21 @@ async fn restore_database(
     Json(req): Json<RestoreDatabaseRequest>,
 ) -> ApiResult<Response> {
     Ok(accepted(cp.restore_database(&name, req).await?))
+}
+
+/// Set a database's scheduled backups and retention (an empty policy
+/// clears it). A plain attribute of the database: answered at once.
+#[utoipa::path(put, path = "/v1/databases/{name}/backup-policy", tag = "backups",
+    params(("name" = String, Path, description = "Database name")),
+    request_body = BackupPolicy,
+    responses(
+        (status = 200, description = "The database, with its policy", body = Database),
+        (status = 400, description = "Invalid policy", body = ErrorBody),
+        (status = 404, description = "No such database", body = ErrorBody)))]
+async fn set_backup_policy(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+    Json(policy): Json<BackupPolicy>,
+) -> ApiResult<Json<Database>> {
+    Ok(Json(cp.set_backup_policy(&name, policy)?))
 }

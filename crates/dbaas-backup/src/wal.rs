@@ -154,6 +154,29 @@ pub async fn archived(
         .collect())
 }
 
+/// Deletes the archived WAL files of a database incarnation that come
+/// before `first_needed` (the segment the oldest kept backup starts in):
+/// no restore can use them any more. Timeline history files are kept.
+/// Returns how many were deleted.
+pub async fn prune(
+    store: &dyn ObjectStore,
+    database: &str,
+    database_id: &str,
+    first_needed: &str,
+) -> Result<usize, BackupError> {
+    let mut removed = 0;
+    for name in archived(store, database, database_id).await? {
+        if name.ends_with(".history") || name.as_str() >= first_needed {
+            continue;
+        }
+        store
+            .delete(&format!("{}{name}.zst", wal_prefix(database, database_id)))
+            .await?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 /// Downloads, for a restore, every archived segment of `timeline` from
 /// `first` on (and the timeline history files) into `dest`, owned by the
 /// engine user. Fails, naming the missing segment, if the archive has a

@@ -111,6 +111,24 @@ pub enum BackupCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Set when a database is backed up by itself and which backups are kept.
+    Schedule {
+        name: String,
+        /// Cron expression in UTC, e.g. "0 3 * * *" (daily at 03:00).
+        #[arg(long)]
+        cron: Option<String>,
+        /// Keep the newest N backups.
+        #[arg(long)]
+        keep_last: Option<u32>,
+        /// Keep every backup of the last D days.
+        #[arg(long)]
+        keep_days: Option<u32>,
+        /// Remove the schedule and retention.
+        #[arg(long, conflicts_with_all = ["cron", "keep_last", "keep_days"])]
+        off: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Delete a backup from the store.
     Delete {
         id: String,
@@ -433,6 +451,28 @@ pub async fn backup(cmd: BackupCommand) -> anyhow::Result<()> {
         ),
         BackupCommand::Show { id, client: a } => {
             output::backup(&client(&a).get_backup(&id).await?, a.output)
+        }
+        BackupCommand::Schedule {
+            name,
+            cron,
+            keep_last,
+            keep_days,
+            off,
+            client: a,
+        } => {
+            let policy = if off {
+                BackupPolicy::default()
+            } else {
+                BackupPolicy {
+                    schedule: cron,
+                    keep_last,
+                    keep_days,
+                }
+            };
+            output::database(
+                &client(&a).set_backup_policy(&name, &policy).await?,
+                a.output,
+            );
         }
         BackupCommand::Delete {
             id,

@@ -86,6 +86,35 @@ pub fn database(d: &Database, f: Format) {
         ("Created", time(&d.created_at)),
         ("Updated", time(&d.updated_at)),
     ];
+    if let Some(p) = &d.backup_policy {
+        let mut parts = vec![];
+        if let Some(s) = &p.schedule {
+            parts.push(format!("schedule \"{s}\" (UTC)"));
+        }
+        if let Some(n) = p.keep_last {
+            parts.push(format!("keep last {n}"));
+        }
+        if let Some(n) = p.keep_days {
+            parts.push(format!("keep {n} days"));
+        }
+        rows.push(("Backups", parts.join(", ")));
+    }
+    if let Some(w) = &d.wal_archive {
+        let last = w
+            .last_archived
+            .as_ref()
+            .map(|l| format!(", last {l}"))
+            .unwrap_or_default();
+        let error = w
+            .last_error
+            .as_ref()
+            .map(|e| format!(", ERROR: {e}"))
+            .unwrap_or_default();
+        rows.push((
+            "WAL archive",
+            format!("{} pending{last}{error}", w.pending_files),
+        ));
+    }
     if let Some(e) = &d.error {
         rows.push(("Error", e.clone()));
     }

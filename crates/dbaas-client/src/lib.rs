@@ -181,6 +181,15 @@ impl Client {
         Ok(l.backups)
     }
 
+    pub async fn set_backup_policy(&self, name: &str, policy: &BackupPolicy) -> Result<Database> {
+        self.send(
+            self.http
+                .put(self.url(&format!("/databases/{}/backup-policy", seg(name))))
+                .json(policy),
+        )
+        .await
+    }
+
     pub async fn get_backup(&self, id: &str) -> Result<Backup> {
         self.send(self.http.get(self.url(&format!("/backups/{}", seg(id)))))
             .await

@@ -201,9 +201,16 @@ impl ControlPlane {
                 });
             }
             Some(rec) => {
-                if rec.op.kind == OperationKind::CreateDatabase
+                if rec.op.kind == OperationKind::CreateBackup
                     && rec.op.state == OperationState::Succeeded
                 {
+                    self.apply_retention(&rec.op.target).await;
+                }
+                let creates = matches!(
+                    rec.op.kind,
+                    OperationKind::CreateDatabase | OperationKind::RestoreDatabase
+                );
+                if creates && rec.op.state == OperationState::Succeeded {
                     // The create's last steps talked to the engine: it answers.
                     self.inner
                         .observed
@@ -364,6 +371,8 @@ impl ControlPlane {
             updated_at: now,
             error: None,
             created_by: rec.op.id.clone(),
+            backup_policy: None,
+            last_scheduled_backup: None,
         };
         match svc.store.insert_database_with_operation(&db, &rec) {
             Ok(()) => Ok(rec),
@@ -523,6 +532,135 @@ impl ControlPlane {
             output,
             error: rec.op.error.clone(),
         })
+    }
+
+    /// Sets (or, with an empty policy, clears) a database's scheduled
+    /// backups and retention. Takes effect at the supervisor's next pass.
+    pub fn set_backup_policy(
+        &self,
+        name: &str,
+        policy: BackupPolicy,
+    ) -> Result<Database, ApiError> {
+        validate_name(name)?;
+        validate_backup_policy(&policy)?;
+        let empty = policy == BackupPolicy::default();
+        let updated = self
+            .inner
+            .svc
+            .store
+            .update_database(name, |db| {
+                db.backup_policy = (!empty).then_some(policy);
+                // A new schedule counts from now, not from the database's
+                // creation: no burst of missed backups.
+                db.last_scheduled_backup = Some(Utc::now());
+                db.updated_at = Utc::now();
+            })
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no database named {name:?}; `dbaas db list` shows them"
+                ))
+            })?;
+        Ok(self.view(&updated))
+    }
+
+    /// Starts the scheduled backups that are due.
+    fn run_schedules(&self, dbs: &[DatabaseRecord]) {
+        let now = Utc::now();
+        for db in dbs.iter().filter(|d| d.state == DatabaseState::Active) {
+            let Some(schedule) = db
+                .backup_policy
+                .as_ref()
+                .and_then(|p| p.schedule.as_deref())
+            else {
+                continue;
+            };
+            let since = db.last_scheduled_backup.unwrap_or(db.created_at);
+            if next_scheduled(schedule, since).is_none_or(|next| next > now) {
+                continue;
+            }
+            // One scheduled backup at a time: a slow one is not stacked.
+            let pending = self
+                .inner
+                .svc
+                .store
+                .list_operations()
+                .ok()
+                .is_some_and(|ops| {
+                    ops.iter().any(|o| {
+                        o.op.kind == OperationKind::CreateBackup
+                            && o.op.target == db.name
+                            && !o.op.state.is_finished()
+                    })
+                });
+            if pending {
+                continue;
+            }
+            let _ = self
+                .inner
+                .svc
+                .store
+                .update_database(&db.name, |d| d.last_scheduled_backup = Some(now));
+            match self.backup_database(&db.name) {
+                Ok(op) => tracing::info!(db = %db.name, op = %op.id, "scheduled backup started"),
+                Err(e) => tracing::warn!(db = %db.name, error = %e, "scheduled backup not started"),
+            }
+        }
+    }
+
+    /// Removes the backups a database's policy no longer keeps (as delete
+    /// operations), and the archived WAL that only they needed. The newest
+    /// backup is always kept.
+    async fn apply_retention(&self, name: &str) {
+        let svc = &self.inner.svc;
+        let Ok(Some(db)) = svc.store.get_database(name) else {
+            return;
+        };
+        let Some(policy) = db.backup_policy.clone().filter(|p| p.prunes()) else {
+            return;
+        };
+        let Ok(all) = dbaas_backup::list_backups(svc.backups.as_ref(), name).await else {
+            return;
+        };
+        let mine: Vec<_> = all.into_iter().filter(|m| m.database_id == db.id).collect();
+        let now = Utc::now();
+        let n = mine.len();
+        let kept = |i: usize, m: &dbaas_backup::BackupManifest| {
+            i + 1 == n
+                || policy.keep_last.is_some_and(|k| i + (k as usize) >= n)
+                || policy
+                    .keep_days
+                    .is_some_and(|d| m.finished_at >= now - chrono::Duration::days(d as i64))
+        };
+        let mut oldest_kept = None;
+        for (i, m) in mine.iter().enumerate() {
+            if kept(i, m) {
+                oldest_kept.get_or_insert(m);
+                continue;
+            }
+            match self.delete_backup(&m.id).await {
+                Ok(op) => {
+                    tracing::info!(db = name, backup = %m.id, op = %op.id, "retention: deleting backup")
+                }
+                Err(e) => {
+                    tracing::warn!(db = name, backup = %m.id, error = %e, "retention: cannot delete backup")
+                }
+            }
+        }
+        let Some(oldest) = oldest_kept else {
+            return;
+        };
+        let Ok(first_needed) = dbaas_backup::wal::segment_of(oldest.timeline, &oldest.start_lsn)
+        else {
+            return;
+        };
+        match dbaas_backup::wal::prune(svc.backups.as_ref(), name, &db.id, &first_needed).await {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(db = name, removed, before = %first_needed, "retention: removed WAL no backup needs")
+            }
+            Err(e) => tracing::warn!(db = name, error = %e, "retention: cannot remove old WAL"),
+        }
     }
 
     /// Accepts a base backup of a database. The backup's id is the
@@ -789,6 +927,8 @@ impl ControlPlane {
             updated_at: now,
             error: None,
             created_by: rec.op.id.clone(),
+            backup_policy: None,
+            last_scheduled_backup: None,
         };
         match svc.store.insert_database_with_operation(&db, &rec) {
             Ok(()) => Ok(rec),
@@ -866,6 +1006,7 @@ impl ControlPlane {
             .write()
             .unwrap()
             .retain(|k, _| names.contains(k));
+        self.run_schedules(&dbs);
         for db in &dbs {
             if db.state == DatabaseState::Active {
                 self.archive_wal(db).await;

@@ -61,6 +61,33 @@ pub struct Database {
     /// Continuous WAL archiving, as last observed; absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_archive: Option<WalArchiveStatus>,
+    /// Scheduled backups and retention, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_policy: Option<BackupPolicy>,
+}
+
+/// When a database is backed up by itself, and which backups are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPolicy {
+    /// A cron expression, in UTC: five fields (`0 3 * * *`: every day at
+    /// 03:00), or six with seconds first. None: no scheduled backups.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Keep the newest N backups of the database.
+    #[serde(default)]
+    pub keep_last: Option<u32>,
+    /// Keep every backup finished within this many days.
+    #[serde(default)]
+    pub keep_days: Option<u32>,
+}
+
+impl BackupPolicy {
+    /// True when the policy removes old backups (and the WAL only they
+    /// needed).
+    pub fn prunes(&self) -> bool {
+        self.keep_last.is_some() || self.keep_days.is_some()
+    }
 }
 
 /// The state of a database's continuous WAL archiving.
@@ -99,6 +126,11 @@ pub struct DatabaseRecord {
     /// The operation that created this record; an unwound create removes
     /// only the record it made.
     pub created_by: String,
+    #[serde(default)]
+    pub backup_policy: Option<BackupPolicy>,
+    /// When the schedule last started a backup.
+    #[serde(default)]
+    pub last_scheduled_backup: Option<DateTime<Utc>>,
 }
 
 impl DatabaseRecord {
@@ -116,6 +148,7 @@ impl DatabaseRecord {
             updated_at: self.updated_at,
             error: self.error.clone(),
             wal_archive: None,
+            backup_policy: self.backup_policy.clone(),
         }
     }
 

@@ -118,6 +118,44 @@ pub fn validate_pg_database(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Checks a backup policy.
+pub fn validate_backup_policy(p: &crate::BackupPolicy) -> Result<(), ApiError> {
+    if let Some(s) = &p.schedule {
+        croner::Cron::new(s).with_seconds_optional().parse().map_err(|e| {
+            ApiError::invalid(
+                "schedule",
+                format!("{s:?} is not a cron expression ({e:?}); e.g. \"0 3 * * *\" for every day at 03:00 UTC"),
+            )
+        })?;
+    }
+    if p.keep_last.is_some_and(|n| !(1..=1000).contains(&n)) {
+        return Err(ApiError::invalid(
+            "keep_last",
+            "keep_last must be from 1 to 1000",
+        ));
+    }
+    if p.keep_days.is_some_and(|n| !(1..=3650).contains(&n)) {
+        return Err(ApiError::invalid(
+            "keep_days",
+            "keep_days must be from 1 to 3650",
+        ));
+    }
+    Ok(())
+}
+
+/// The next time a cron `schedule` fires after `after`.
+pub fn next_scheduled(
+    schedule: &str,
+    after: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    croner::Cron::new(schedule)
+        .with_seconds_optional()
+        .parse()
+        .ok()?
+        .find_next_occurrence(&after, false)
+        .ok()
+}
+
 /// Checks an operation id (a UUID) from a path before looking it up.
 pub fn validate_operation_id(id: &str) -> Result<(), ApiError> {
     // Lowercase hex in groups of 8-4-4-4-12, as the agent writes them.

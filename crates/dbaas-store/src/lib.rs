@@ -331,6 +331,8 @@ mod tests {
             updated_at: now,
             error: None,
             created_by: "op".into(),
+            backup_policy: None,
+            last_scheduled_backup: None,
         }
     }
 

@@ -1,0 +1,270 @@
+//! The Cinder operations dbaas's sagas need, each safe to repeat.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+
+use crate::cinder::{
+    Volume, VolumeCreateRequest, VolumeDetailList, VolumeExtendRequest, VolumeResponse,
+    VOLUME_MICROVERSION,
+};
+use crate::error::{OpenStackError, Result};
+use crate::session::{ApiRequest, Session};
+
+/// The metadata key naming the database a volume belongs to.
+pub const METADATA_DB: &str = "dbaas-db";
+/// The metadata key naming the operation that made a volume.
+pub const METADATA_OP: &str = "dbaas-op";
+
+const SERVICE: &str = "block-storage";
+
+/// How long and how often to poll for a status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitOptions {
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// First pause between polls; doubled up to `max_interval`.
+    pub interval: Duration,
+    /// Longest pause between polls.
+    pub max_interval: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions {
+            timeout: Duration::from_secs(300),
+            interval: Duration::from_millis(250),
+            max_interval: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Polls `probe` until it returns `Some`, pausing as `wait` says.
+pub(crate) async fn poll<T, F, Fut>(wait: &WaitOptions, what: &str, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(Option<T>, String)>>,
+{
+    let start = Instant::now();
+    let mut pause = wait.interval;
+    loop {
+        let (done, seen) = probe().await?;
+        if let Some(v) = done {
+            return Ok(v);
+        }
+        if start.elapsed() >= wait.timeout {
+            return Err(OpenStackError::Timeout {
+                what: what.to_string(),
+                after: wait.timeout,
+                last: seen,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(wait.max_interval);
+    }
+}
+
+/// Cinder volumes, found by their dbaas metadata.
+#[derive(Debug, Clone)]
+pub struct BlockStorage {
+    session: Arc<Session>,
+    wait: WaitOptions,
+}
+
+fn describe(v: &Volume) -> String {
+    format!(
+        "volume {} ({})",
+        v.name.as_deref().unwrap_or("unnamed"),
+        v.id
+    )
+}
+
+impl BlockStorage {
+    /// Cinder through `session`, with default waits.
+    pub fn new(session: Arc<Session>) -> BlockStorage {
+        BlockStorage {
+            session,
+            wait: WaitOptions::default(),
+        }
+    }
+
+    /// Replaces the waiting bounds.
+    pub fn with_wait(mut self, wait: WaitOptions) -> BlockStorage {
+        self.wait = wait;
+        self
+    }
+
+    fn request(&self, method: Method, path: impl Into<String>) -> ApiRequest {
+        ApiRequest::new(SERVICE, method, path).header(
+            "OpenStack-API-Version",
+            format!("volume {VOLUME_MICROVERSION}"),
+        )
+    }
+
+    /// The volume with this id, or `None` when Cinder does not know it.
+    pub async fn get_volume(&self, id: &str) -> Result<Option<Volume>> {
+        match self
+            .session
+            .send_json::<VolumeResponse>(&self.request(Method::GET, format!("/volumes/{id}")))
+            .await
+        {
+            Ok(r) => Ok(Some(r.volume)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Volumes whose metadata holds every pair of `metadata`.
+    pub async fn find_volumes(&self, metadata: &BTreeMap<String, String>) -> Result<Vec<Volume>> {
+        let filter = serde_json::to_string(metadata).expect("a map serializes");
+        let list: VolumeDetailList = self
+            .session
+            .send_json(
+                &self
+                    .request(Method::GET, "/volumes/detail")
+                    .query("metadata", filter),
+            )
+            .await?;
+        // Filter again here: a Cinder whose resource filters do not allow
+        // `metadata` ignores it and lists everything.
+        Ok(list
+            .volumes
+            .into_iter()
+            .filter(|v| {
+                metadata
+                    .iter()
+                    .all(|(k, val)| v.metadata.get(k) == Some(val))
+            })
+            .collect())
+    }
+
+    /// The volume of `metadata`'s `dbaas-db` and `dbaas-op`, made with
+    /// `name` and `size_gb` if there is none; waits until it is
+    /// `available`.
+    ///
+    /// The lookup comes first, by those two keys, so re-running the step
+    /// after a crash (even one between Cinder's accepting the create and
+    /// our recording it) finds the volume instead of making a second one.
+    /// A volume found in `error` fails with a message saying so: retrying
+    /// will not help, the saga must unwind (which deletes it).
+    pub async fn ensure_volume(
+        &self,
+        name: &str,
+        size_gb: u64,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Volume> {
+        let mut key = BTreeMap::new();
+        for k in [METADATA_DB, METADATA_OP] {
+            let v = metadata.get(k).ok_or_else(|| {
+                OpenStackError::Config(format!(
+                    "ensure_volume({name}): metadata must hold {METADATA_DB} and {METADATA_OP}, the keys a retry finds it by"
+                ))
+            })?;
+            key.insert(k.to_string(), v.clone());
+        }
+        let mut found = self.find_volumes(&key).await?;
+        // One being deleted (an unwind in progress) is not ours to reuse.
+        found.retain(|v| !v.status.starts_with("delet"));
+        found.sort_by_key(|v| v.created_at);
+        let volume = match found.into_iter().next() {
+            Some(v) => {
+                tracing::debug!(id = %v.id, status = %v.status, "volume exists");
+                v
+            }
+            None => {
+                let req = VolumeCreateRequest::new(name, size_gb, metadata.clone());
+                let created: VolumeResponse = self
+                    .session
+                    .send_json(&self.request(Method::POST, "/volumes").json(&req))
+                    .await?;
+                tracing::info!(id = %created.volume.id, name, size_gb, "volume created");
+                created.volume
+            }
+        };
+        self.wait_available(&volume.id, None).await
+    }
+
+    /// Waits until the volume is `available` or `in-use` (and, when given, of
+    /// `size_gb`), failing at once on an `error*` status.
+    pub async fn wait_available(&self, id: &str, size_gb: Option<u64>) -> Result<Volume> {
+        let what = format!("volume {id} to become available");
+        poll(&self.wait, &what, || async {
+            let v = self.get_volume(id).await?.ok_or_else(|| {
+                OpenStackError::ResourceFailed(format!("volume {id} disappeared while waiting for it"))
+            })?;
+            if v.status.starts_with("error") {
+                return Err(OpenStackError::ResourceFailed(format!(
+                    "{} is in status {}: Cinder could not complete it (see the volume service's log); delete it and retry",
+                    describe(&v),
+                    v.status
+                )));
+            }
+            let seen = format!("status {}, size {}", v.status, v.size);
+            // `in-use` is as settled as `available` (an extend of an
+            // attached volume ends there).
+            let settled = v.status == "available" || v.status == "in-use";
+            let ready = settled && size_gb.is_none_or(|s| v.size >= s);
+            Ok((ready.then_some(v), seen))
+        })
+        .await
+    }
+
+    /// Grows the volume to `new_size_gb`, and waits until it has. Already
+    /// that size (or larger) is success, so a repeated step does nothing.
+    pub async fn extend_volume(&self, id: &str, new_size_gb: u64) -> Result<Volume> {
+        let v = self.get_volume(id).await?.ok_or_else(|| {
+            OpenStackError::ResourceFailed(format!("cannot extend volume {id}: it does not exist"))
+        })?;
+        if v.size >= new_size_gb && v.status != "extending" {
+            return Ok(v);
+        }
+        if v.status != "extending" {
+            let req = VolumeExtendRequest::new(new_size_gb);
+            self.session
+                .send(
+                    &self
+                        .request(Method::POST, format!("/volumes/{id}/action"))
+                        .json(&req),
+                )
+                .await?;
+            tracing::info!(id, new_size_gb, "volume extend requested");
+        }
+        self.wait_available(id, Some(new_size_gb)).await
+    }
+
+    /// Deletes the volume and waits until Cinder no longer lists it.
+    /// A volume that does not exist is success.
+    pub async fn delete_volume(&self, id: &str) -> Result<()> {
+        let Some(v) = self.get_volume(id).await? else {
+            return Ok(());
+        };
+        // Already being deleted (a repeated step): just wait.
+        if v.status != "deleting" {
+            match self
+                .session
+                .send(&self.request(Method::DELETE, format!("/volumes/{id}")))
+                .await
+            {
+                Ok(_) => tracing::info!(id, "volume delete requested"),
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        let what = format!("volume {id} to be deleted");
+        poll(&self.wait, &what, || async {
+            match self.get_volume(id).await? {
+                None => Ok((Some(()), "gone".into())),
+                Some(v) if v.status == "error_deleting" => {
+                    Err(OpenStackError::ResourceFailed(format!(
+                        "{} is in status error_deleting: Cinder could not delete it",
+                        describe(&v)
+                    )))
+                }
+                Some(v) => Ok((None, format!("status {}", v.status))),
+            }
+        })
+        .await
+    }
+}
