@@ -112,6 +112,21 @@ pub struct EngineTools {
     pub run_as: Option<String>,
 }
 
+/// Makes a helper process (a copy, an archiver, a backup stream) die with
+/// the agent: killed with SIGKILL when the agent exits, however it exits,
+/// so that a crashed agent leaves no work running behind it. Never used for
+/// an engine's server, which must outlive the agent.
+pub fn die_with_agent(cmd: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes one async-signal-safe system call.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
 impl EngineTools {
     /// A command running `tool` from `bin_dir` (or any program, when `tool`
     /// is an absolute path) as the engine user. Arguments are passed as a
@@ -122,14 +137,16 @@ impl EngineTools {
         } else {
             self.bin_dir.join(tool)
         };
-        match &self.run_as {
+        let mut cmd = match &self.run_as {
             Some(user) if nix::unistd::geteuid().is_root() => {
                 let mut c = tokio::process::Command::new("runuser");
                 c.arg("-u").arg(user).arg("--").arg(program);
                 c
             }
             _ => tokio::process::Command::new(program),
-        }
+        };
+        die_with_agent(&mut cmd);
+        cmd
     }
 }
 

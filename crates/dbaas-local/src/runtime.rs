@@ -334,7 +334,9 @@ impl LocalRuntime {
 /// `cp -a`: keeps the engine user's ownership and the 0700 mode that
 /// PostgreSQL insists on.
 async fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    let out = tokio::process::Command::new("cp")
+    let mut cmd = tokio::process::Command::new("cp");
+    dbaas_drivers::die_with_agent(&mut cmd);
+    let out = cmd
         .arg("-a")
         .arg(from)
         .arg(to)
