@@ -544,6 +544,7 @@ async fn scheduled_backups_keep_the_newest_and_drop_the_wal_only_older_ones_need
         schedule: Some("*/2 * * * * *".into()),
         keep_last: Some(2),
         keep_days: None,
+        verify_schedule: None,
     };
     let db = agent
         .client
@@ -575,9 +576,15 @@ async fn scheduled_backups_keep_the_newest_and_drop_the_wal_only_older_ones_need
         next += 10;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Stop the schedule, keep the retention: a backup still running
+    // when the schedule stops is pruned after like the others.
+    let retention_only = BackupPolicy {
+        keep_last: Some(2),
+        ..Default::default()
+    };
     agent
         .client
-        .set_backup_policy("tick", &BackupPolicy::default())
+        .set_backup_policy("tick", &retention_only)
         .await
         .unwrap();
     // Let the last backup and the deletions it caused finish.
@@ -663,4 +670,60 @@ async fn scheduled_backups_keep_the_newest_and_drop_the_wal_only_older_ones_need
     let done = agent.wait(&op.id).await;
     assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
     assert_eq!(count(&agent, "tick-copy").await, rows_at_t);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_drill_records_its_verdict_on_the_backup_and_leaves_nothing_running() {
+    let agent = Agent::start_configured(None, SMALL_SEGMENTS);
+    assert_eq!(
+        agent.create("drilled").await.state,
+        OperationState::Succeeded
+    );
+    fill(&agent, "drilled", 1, 500).await;
+    let good = backup(&agent, "drilled").await;
+    assert!(good.verification.is_none());
+
+    let op = agent.client.verify_backup(&good.id).await.unwrap();
+    assert_eq!(agent.wait(&op.id).await.state, OperationState::Succeeded);
+    let v = agent
+        .client
+        .get_backup(&good.id)
+        .await
+        .unwrap()
+        .verification
+        .expect("recorded");
+    assert!(v.ok, "{v:?}");
+    assert!(v.detail.contains(&good.stop_lsn), "{v:?}");
+
+    // A damaged backup fails its drill, and says why, by name.
+    let bad = backup(&agent, "drilled").await;
+    let seg = store_files(&agent, &bad.id)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("data-000001"))
+        .unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&seg, bytes).unwrap();
+    let op = agent.client.verify_backup(&bad.id).await.unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_ne!(done.state, OperationState::Succeeded);
+    let v = agent
+        .client
+        .get_backup(&bad.id)
+        .await
+        .unwrap()
+        .verification
+        .expect("recorded");
+    assert!(!v.ok);
+    assert!(v.detail.contains("data-000001"), "{v:?}");
+
+    // No scratch engine or directory is left: only the database's own engine runs.
+    assert_eq!(agent.dir_entries("verify"), Vec::<String>::new());
+    let postmasters = agent
+        .engine_processes()
+        .into_iter()
+        .filter(|(_, c)| c.contains("pgdata"))
+        .count();
+    assert_eq!(postmasters, 1, "{:?}", agent.engine_processes());
 }

@@ -57,13 +57,15 @@ fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_agent_restores_from_the_first_ones_store_alone() {
-    let a = Agent::start();
+    let mut a = Agent::start();
     assert_eq!(a.create("orders").await.state, OperationState::Succeeded);
     fill(&a, "orders", 700).await;
     let op = a.client.create_backup("orders").await.unwrap();
     assert_eq!(a.wait(&op.id).await.state, OperationState::Succeeded);
     let expected = digest(&a, "orders").await;
 
+    // Cloud A is gone: its agent stops (and with it, its uploads).
+    a.kill();
     let store_a = a.data_dir().join("backups");
     let before = files_under(&store_a);
     let b = Agent::start_configured(

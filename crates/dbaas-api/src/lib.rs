@@ -158,7 +158,8 @@ fn accepted(op: Operation) -> Response {
         get_backup,
         delete_backup,
         restore_database,
-        set_backup_policy
+        set_backup_policy,
+        verify_backup
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode))
 )]
@@ -198,6 +199,10 @@ pub fn router(cp: ControlPlane) -> Router {
             axum::routing::post(restore_database),
         )
         .route("/v1/backups/{id}", get(get_backup).delete(delete_backup))
+        .route(
+            "/v1/backups/{id}/verify",
+            axum::routing::post(verify_backup),
+        )
         .route(
             "/v1/databases/{name}/backup-policy",
             axum::routing::put(set_backup_policy),
@@ -471,4 +476,19 @@ async fn set_backup_policy(
     Json(policy): Json<BackupPolicy>,
 ) -> ApiResult<Json<Database>> {
     Ok(Json(cp.set_backup_policy(&name, policy)?))
+}
+
+/// Run a restore drill of a backup: restore it into a throw-away engine,
+/// check that it starts, reaches its end point and answers a query, record
+/// the result on the backup, remove the engine.
+#[utoipa::path(post, path = "/v1/backups/{id}/verify", tag = "backups",
+    params(("id" = String, Path, description = "Backup id")),
+    responses(
+        (status = 202, description = "Accepted: the drill's operation", body = Operation),
+        (status = 404, description = "No such backup", body = ErrorBody)))]
+async fn verify_backup(
+    State(cp): State<ControlPlane>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(accepted(cp.verify_backup(&id).await?))
 }

@@ -30,6 +30,7 @@
 
 mod manifest;
 mod pipeline;
+pub mod verify;
 pub mod wal;
 
 pub use manifest::*;

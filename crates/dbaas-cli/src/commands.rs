@@ -111,6 +111,14 @@ pub enum BackupCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Run a restore drill: restore into a throw-away engine, check it, record the result.
+    Verify {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Set when a database is backed up by itself and which backups are kept.
     Schedule {
         name: String,
@@ -123,8 +131,11 @@ pub enum BackupCommand {
         /// Keep every backup of the last D days.
         #[arg(long)]
         keep_days: Option<u32>,
+        /// Cron expression in UTC for restore drills of the newest backup.
+        #[arg(long)]
+        verify_cron: Option<String>,
         /// Remove the schedule and retention.
-        #[arg(long, conflicts_with_all = ["cron", "keep_last", "keep_days"])]
+        #[arg(long, conflicts_with_all = ["cron", "keep_last", "keep_days", "verify_cron"])]
         off: bool,
         #[command(flatten)]
         client: ClientArgs,
@@ -264,6 +275,7 @@ fn verb(k: OperationKind) -> &'static str {
         OperationKind::CreateBackup => "backing up",
         OperationKind::DeleteBackup => "deleting a backup of",
         OperationKind::RestoreDatabase => "restoring into",
+        OperationKind::VerifyBackup => "verifying a backup of",
     }
 }
 
@@ -452,11 +464,30 @@ pub async fn backup(cmd: BackupCommand) -> anyhow::Result<()> {
         BackupCommand::Show { id, client: a } => {
             output::backup(&client(&a).get_backup(&id).await?, a.output)
         }
+        BackupCommand::Verify {
+            id,
+            wait: w,
+            client: a,
+        } => {
+            let c = client(&a);
+            let op = c.verify_backup(&id).await?;
+            if !w {
+                output::operation(&op, a.output);
+                return Ok(());
+            }
+            let done = c.wait_operation(&op.id, |_| {}).await?;
+            let b = c.get_backup(&id).await?;
+            output::backup(&b, a.output);
+            if done.state != OperationState::Succeeded {
+                bail!("{}", done.error.unwrap_or_default());
+            }
+        }
         BackupCommand::Schedule {
             name,
             cron,
             keep_last,
             keep_days,
+            verify_cron,
             off,
             client: a,
         } => {
@@ -467,6 +498,7 @@ pub async fn backup(cmd: BackupCommand) -> anyhow::Result<()> {
                     schedule: cron,
                     keep_last,
                     keep_days,
+                    verify_schedule: verify_cron,
                 }
             };
             output::database(

@@ -299,4 +299,12 @@ pub fn backup(b: &Backup, f: Format) {
             ),
         ),
     ]);
+    if let Some(v) = &b.verification {
+        let verdict = if v.ok { "OK" } else { "FAILED" };
+        println!(
+            "Verified   {verdict} at {}: {}",
+            time(&v.verified_at),
+            v.detail
+        );
+    }
 }

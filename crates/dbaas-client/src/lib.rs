@@ -190,6 +190,14 @@ impl Client {
         .await
     }
 
+    pub async fn verify_backup(&self, id: &str) -> Result<Operation> {
+        self.send(
+            self.http
+                .post(self.url(&format!("/backups/{}/verify", seg(id)))),
+        )
+        .await
+    }
+
     pub async fn get_backup(&self, id: &str) -> Result<Backup> {
         self.send(self.http.get(self.url(&format!("/backups/{}", seg(id)))))
             .await

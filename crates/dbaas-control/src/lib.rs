@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 pub use services::{Drivers, Services, Settings};
 pub use workflows::{
-    backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga,
+    backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga, verify_saga,
 };
 
 /// Builds the services the configuration asks for.
@@ -56,6 +56,7 @@ struct Inner {
     backup: SagaDef<Services>,
     delete_backup: SagaDef<Services>,
     restore: SagaDef<Services>,
+    verify: SagaDef<Services>,
     queues: Mutex<HashMap<String, mpsc::UnboundedSender<String>>>,
     /// Operations queued or running, per database.
     busy: Mutex<HashMap<String, usize>>,
@@ -86,6 +87,7 @@ impl ControlPlane {
                 backup: backup_saga(),
                 delete_backup: delete_backup_saga(),
                 restore: restore_saga(),
+                verify: verify_saga(),
                 queues: Mutex::new(HashMap::new()),
                 busy: Mutex::new(HashMap::new()),
                 observed: RwLock::new(HashMap::new()),
@@ -185,6 +187,7 @@ impl ControlPlane {
             OperationKind::CreateBackup => &self.inner.backup,
             OperationKind::DeleteBackup => &self.inner.delete_backup,
             OperationKind::RestoreDatabase => &self.inner.restore,
+            OperationKind::VerifyBackup => &self.inner.verify,
         };
         let done = self
             .execute(saga, rec, RunOptions::default(), &self.inner.failpoints)
@@ -373,6 +376,7 @@ impl ControlPlane {
             created_by: rec.op.id.clone(),
             backup_policy: None,
             last_scheduled_backup: None,
+            last_scheduled_verify: None,
         };
         match svc.store.insert_database_with_operation(&db, &rec) {
             Ok(()) => Ok(rec),
@@ -562,6 +566,44 @@ impl ControlPlane {
                 ))
             })?;
         Ok(self.view(&updated))
+    }
+
+    /// Starts the scheduled restore drills that are due: each drills the
+    /// newest backup of its database.
+    async fn run_verify_schedules(&self, dbs: &[DatabaseRecord]) {
+        let now = Utc::now();
+        for db in dbs.iter().filter(|d| d.state == DatabaseState::Active) {
+            let Some(schedule) = db
+                .backup_policy
+                .as_ref()
+                .and_then(|p| p.verify_schedule.as_deref())
+            else {
+                continue;
+            };
+            let since = db.last_scheduled_verify.unwrap_or(db.created_at);
+            if next_scheduled(schedule, since).is_none_or(|next| next > now) {
+                continue;
+            }
+            let _ = self
+                .inner
+                .svc
+                .store
+                .update_database(&db.name, |d| d.last_scheduled_verify = Some(now));
+            let newest = dbaas_backup::list_backups(self.inner.svc.backups.as_ref(), &db.name)
+                .await
+                .ok()
+                .and_then(|l| l.into_iter().rev().find(|m| m.database_id == db.id));
+            if let Some(m) = newest {
+                match self.verify_backup(&m.id).await {
+                    Ok(op) => {
+                        tracing::info!(db = %db.name, backup = %m.id, op = %op.id, "scheduled restore drill started")
+                    }
+                    Err(e) => {
+                        tracing::warn!(db = %db.name, error = %e, "scheduled restore drill not started")
+                    }
+                }
+            }
+        }
     }
 
     /// Starts the scheduled backups that are due.
@@ -754,7 +796,40 @@ impl ControlPlane {
     }
 
     pub async fn get_backup(&self, id: &str) -> Result<Backup, ApiError> {
-        Ok(backup_view(&self.find_backup(id).await?.1))
+        let (_, m) = self.find_backup(id).await?;
+        let mut view = backup_view(&m);
+        view.verification =
+            dbaas_backup::verify::read_verification(self.inner.svc.backups.as_ref(), &m)
+                .await
+                .map(|v| BackupVerification {
+                    verified_at: v.verified_at,
+                    ok: v.ok,
+                    detail: v.detail,
+                });
+        Ok(view)
+    }
+
+    /// Accepts a restore drill of a backup.
+    pub async fn verify_backup(&self, id: &str) -> Result<Operation, ApiError> {
+        let rec = self.accept_verify(id).await?;
+        self.enqueue(&rec.op.target, rec.op.id.clone());
+        Ok(rec.op)
+    }
+
+    pub async fn accept_verify(&self, id: &str) -> Result<OperationRecord, ApiError> {
+        let (name, m) = self.find_backup(id).await?;
+        let rec = Self::new_operation(
+            OperationKind::VerifyBackup,
+            &m.database,
+            &self.inner.verify,
+            serde_json::json!({ "backup_id": m.id, "manifest": name }),
+        );
+        self.inner
+            .svc
+            .store
+            .put_operation(&rec)
+            .map_err(store_err)?;
+        Ok(rec)
     }
 
     /// Accepts the deletion of a backup.
@@ -929,6 +1004,7 @@ impl ControlPlane {
             created_by: rec.op.id.clone(),
             backup_policy: None,
             last_scheduled_backup: None,
+            last_scheduled_verify: None,
         };
         match svc.store.insert_database_with_operation(&db, &rec) {
             Ok(()) => Ok(rec),
@@ -1007,6 +1083,7 @@ impl ControlPlane {
             .unwrap()
             .retain(|k, _| names.contains(k));
         self.run_schedules(&dbs);
+        self.run_verify_schedules(&dbs).await;
         for db in &dbs {
             if db.state == DatabaseState::Active {
                 self.archive_wal(db).await;
@@ -1111,6 +1188,7 @@ fn backup_view(m: &dbaas_backup::BackupManifest) -> Backup {
         stored_bytes: m.stored_bytes(),
         segments: m.segments.len(),
         compression: format!("{}-{}", m.compression.algorithm, m.compression.level),
+        verification: None,
     }
 }
 

@@ -747,3 +747,74 @@ impl Step<Services> for DeleteBackupStep {
         Err(StepError::new("a deleted backup cannot be brought back"))
     }
 }
+
+/// A restore drill: one step that restores the backup into a throw-away
+/// engine, checks it, records the result beside the backup and removes the
+/// engine. A bad backup fails the operation (and is recorded as such).
+#[derive(Debug, Clone, Copy)]
+pub struct DrillStep;
+
+pub fn verify_saga() -> SagaDef<Services> {
+    SagaDef {
+        name: "verify_backup",
+        steps: vec![Arc::new(DrillStep)],
+    }
+}
+
+fn drill_dir(svc: &Services, s: &StepCtx<'_>) -> std::path::PathBuf {
+    svc.settings.data_dir.join("verify").join(&s.op_id()[..8])
+}
+
+#[async_trait]
+impl Step<Services> for DrillStep {
+    fn name(&self) -> &'static str {
+        "drill"
+    }
+
+    async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
+        let name = s.params()["manifest"].as_str().unwrap_or_default();
+        let manifest = dbaas_backup::read_manifest(svc.backups.as_ref(), name)
+            .await
+            .map_err(|e| StepError::new(e.0))?;
+        let tools = svc
+            .drivers
+            .runtime
+            .tools(&manifest.version)
+            .ok_or_else(|| {
+                StepError::new("this agent's engine runtime cannot run restore drills")
+            })?;
+        let v = dbaas_backup::verify::drill(
+            svc.backups.clone(),
+            &manifest,
+            &drill_dir(svc, s),
+            &tools,
+            svc.settings.backup.parallelism,
+        )
+        .await
+        .map_err(|e| StepError::new(e.0))?;
+        dbaas_backup::verify::record(svc.backups.as_ref(), &manifest, &v)
+            .await
+            .map_err(|e| StepError::new(e.0))?;
+        if !v.ok {
+            return Err(StepError::new(format!(
+                "backup {} failed its restore drill: {}",
+                manifest.id, v.detail
+            )));
+        }
+        Ok(json!({ "detail": v.detail }))
+    }
+
+    async fn undo(&self, svc: &Services, s: &StepCtx<'_>) -> Result<(), StepError> {
+        let Some(tools) = svc
+            .settings
+            .default_versions
+            .get("postgresql")
+            .and_then(|v| svc.drivers.runtime.tools(v))
+        else {
+            return Ok(());
+        };
+        dbaas_backup::verify::clean(&drill_dir(svc, s), &tools)
+            .await
+            .map_err(|e| StepError::new(e.0))
+    }
+}

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use dbaas_control::{
-    backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga, ControlPlane,
+    backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga, verify_saga,
+    ControlPlane,
 };
 use dbaas_model::*;
 use dbaas_saga::testing::{self, SagaFixture};
@@ -560,6 +561,52 @@ impl SagaFixture for DeleteBackupFixture {
     }
 }
 
+struct VerifyFixture;
+
+#[async_trait]
+impl SagaFixture for VerifyFixture {
+    type World = World;
+    fn saga_name(&self) -> &'static str {
+        "verify_backup"
+    }
+    fn step_names(&self) -> Vec<&'static str> {
+        verify_saga().steps.iter().map(|s| s.name()).collect()
+    }
+    async fn setup(&self) -> World {
+        let (dir, cp) = new_plane();
+        create_db(&cp).await;
+        let id = take_backup(&cp).await;
+        let rec = cp.accept_verify(&id).await.unwrap();
+        World { dir, cp, rec }
+    }
+    async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
+        run(&w.cp, &verify_saga(), w.rec.clone(), options, fp).await
+    }
+    async fn assert_done(&self, w: &World, rec: &OperationRecord) {
+        let id = rec.params["backup_id"].as_str().unwrap();
+        let v =
+            w.cp.get_backup(id)
+                .await
+                .unwrap()
+                .verification
+                .expect("recorded");
+        assert!(v.ok, "{v:?}");
+        assert_eq!(entries(w.dir.path(), "verify"), Vec::<String>::new());
+        assert_working(w).await;
+    }
+    async fn assert_unchanged(&self, w: &World, _rec: &OperationRecord) {
+        // No scratch engine or directory is left behind.
+        assert_eq!(entries(w.dir.path(), "verify"), Vec::<String>::new());
+        assert_working(w).await;
+    }
+    async fn assert_failed_then_retry(&self, _w: &World, rec: &OperationRecord) {
+        panic!("a drill can be undone, yet it failed: {:?}", rec.op.error);
+    }
+    async fn teardown(&self, w: World) {
+        stop_engines(w.dir.path());
+    }
+}
+
 macro_rules! saga_checks {
     ($($fixture:ident: $twice:ident, $each:ident, $unwind:ident;)*) => {$(
         #[tokio::test(flavor = "multi_thread")]
@@ -584,4 +631,5 @@ saga_checks! {
     BackupFixture: backup_every_step_twice, backup_failure_at_each_step_unwinds, backup_unwind_twice;
     RestoreFixture: restore_every_step_twice, restore_failure_at_each_step_unwinds, restore_unwind_twice;
     DeleteBackupFixture: delete_backup_every_step_twice, delete_backup_failure_at_each_step, delete_backup_unwind_twice;
+    VerifyFixture: verify_every_step_twice, verify_failure_at_each_step_unwinds, verify_unwind_twice;
 }

@@ -80,6 +80,9 @@ pub struct BackupPolicy {
     /// Keep every backup finished within this many days.
     #[serde(default)]
     pub keep_days: Option<u32>,
+    /// A cron expression for restore drills of the newest backup.
+    #[serde(default)]
+    pub verify_schedule: Option<String>,
 }
 
 impl BackupPolicy {
@@ -131,6 +134,9 @@ pub struct DatabaseRecord {
     /// When the schedule last started a backup.
     #[serde(default)]
     pub last_scheduled_backup: Option<DateTime<Utc>>,
+    /// When the schedule last started a restore drill.
+    #[serde(default)]
+    pub last_scheduled_verify: Option<DateTime<Utc>>,
 }
 
 impl DatabaseRecord {
@@ -239,6 +245,7 @@ pub enum OperationKind {
     CreateBackup,
     DeleteBackup,
     RestoreDatabase,
+    VerifyBackup,
 }
 
 impl OperationKind {
@@ -250,6 +257,7 @@ impl OperationKind {
             OperationKind::CreateBackup => "create_backup",
             OperationKind::DeleteBackup => "delete_backup",
             OperationKind::RestoreDatabase => "restore_database",
+            OperationKind::VerifyBackup => "verify_backup",
         }
     }
 }
@@ -467,6 +475,20 @@ pub struct Backup {
     pub segments: usize,
     /// e.g. `zstd-3`.
     pub compression: String,
+    /// The last restore drill of this backup (`dbaas backup verify`), when
+    /// shown alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<BackupVerification>,
+}
+
+/// The result of a restore drill.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BackupVerification {
+    pub verified_at: DateTime<Utc>,
+    /// True when the backup restored, started, reached its end point and
+    /// answered a query.
+    pub ok: bool,
+    pub detail: String,
 }
 
 /// A list of backups, oldest first.

@@ -120,6 +120,14 @@ pub fn validate_pg_database(name: &str) -> Result<(), ApiError> {
 
 /// Checks a backup policy.
 pub fn validate_backup_policy(p: &crate::BackupPolicy) -> Result<(), ApiError> {
+    if let Some(s) = &p.verify_schedule {
+        croner::Cron::new(s).with_seconds_optional().parse().map_err(|e| {
+            ApiError::invalid(
+                "verify_schedule",
+                format!("{s:?} is not a cron expression ({e:?}); e.g. \"0 4 * * 0\" for every Sunday at 04:00 UTC"),
+            )
+        })?;
+    }
     if let Some(s) = &p.schedule {
         croner::Cron::new(s).with_seconds_optional().parse().map_err(|e| {
             ApiError::invalid(

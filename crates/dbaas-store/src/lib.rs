@@ -333,6 +333,7 @@ mod tests {
             created_by: "op".into(),
             backup_policy: None,
             last_scheduled_backup: None,
+            last_scheduled_verify: None,
         }
     }
 
