@@ -34,9 +34,34 @@ sql {
 supervise_interval_seconds = 2
 
 backup {
-  store             = "local"                  # a directory; Swift comes next
+  store             = "local"                  # or "swift" (block below)
   local_dir         = "/var/lib/dbaas/backups"
   segment_size_mb   = 64
   compression_level = 3
   parallelism       = 4
+  # Continuous WAL archiving for point-in-time restores.
+  wal_archiving           = true
+  archive_timeout_seconds = 60
+
+  # swift {
+  #   auth      = "keystone"                  # or "tempauth" (user, key)
+  #   auth_url  = "https://keystone.example.org:5000/v3"
+  #   username  = "dbaas"
+  #   password  = "secret"
+  #   project_name = "dbaas"
+  #   container = "dbaas-backups"
+  #   segment_size_mb = 100                   # Static Large Objects above this
+  # }
 }
+
+# Another cloud's backup store, read for disaster recovery:
+#   dbaas db restore NEW --from NAME --store cloud-a
+# store "cloud-a" {
+#   type = "swift"
+#   swift {
+#     auth     = "tempauth"
+#     auth_url = "http://swift.cloud-a.example.org:8080/auth/v1.0"
+#     user     = "dbaas:reader"
+#     key      = "secret"
+#   }
+# }
