@@ -177,14 +177,5 @@ pub async fn drill(
 }
 
 fn chown(tools: &EngineTools, path: &Path) -> Result<(), BackupError> {
-    if let Some(user) = &tools.run_as {
-        if nix::unistd::geteuid().is_root() {
-            let u = nix::unistd::User::from_name(user)
-                .map_err(|e| err(e.to_string()))?
-                .ok_or_else(|| err(format!("the engine user {user:?} does not exist")))?;
-            nix::unistd::chown(path, Some(u.uid), Some(u.gid))
-                .map_err(|e| err(format!("chown {}: {e}", path.display())))?;
-        }
-    }
-    Ok(())
+    tools.give(path).map_err(err)
 }

@@ -621,18 +621,7 @@ async fn prepare_recovery(
 }
 
 fn give_to(tools: &dbaas_drivers::EngineTools, path: &std::path::Path) -> Result<(), StepError> {
-    if let Some(user) = &tools.run_as {
-        if nix::unistd::geteuid().is_root() {
-            let u = nix::unistd::User::from_name(user)
-                .map_err(|e| StepError::new(e.to_string()))?
-                .ok_or_else(|| {
-                    StepError::new(format!("the engine user {user:?} does not exist"))
-                })?;
-            nix::unistd::chown(path, Some(u.uid), Some(u.gid))
-                .map_err(|e| StepError::new(format!("chown {}: {e}", path.display())))?;
-        }
-    }
-    Ok(())
+    tools.give(path).map_err(StepError::new)
 }
 
 /// Steps of taking a base backup.

@@ -128,6 +128,22 @@ pub fn die_with_agent(cmd: &mut tokio::process::Command) {
 }
 
 impl EngineTools {
+    /// Gives `path` to the engine user (when the agent is root), so that
+    /// the engine can read and write what the agent made for it.
+    pub fn give(&self, path: &std::path::Path) -> std::result::Result<(), String> {
+        let Some(user) = &self.run_as else {
+            return Ok(());
+        };
+        if !nix::unistd::geteuid().is_root() {
+            return Ok(());
+        }
+        let u = nix::unistd::User::from_name(user)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the engine user {user:?} does not exist"))?;
+        nix::unistd::chown(path, Some(u.uid), Some(u.gid))
+            .map_err(|e| format!("chown {}: {e}", path.display()))
+    }
+
     /// A command running `tool` from `bin_dir` (or any program, when `tool`
     /// is an absolute path) as the engine user. Arguments are passed as a
     /// vector, never through a shell.

@@ -1,0 +1,629 @@
+//! The engine's job specification: an HCL template filled with typed
+//! values and converted to Nomad's JSON job form.
+//!
+//! The template declares HCL2 `variable` blocks; [`JobTemplate::render`]
+//! evaluates the `job` block with hcl-rs in a context where `var` is an
+//! object of typed [`hcl::Value`]s. A value is only ever data: evaluation
+//! is one pass, so a string holding `${...}`, quotes or newlines stays one
+//! string leaf and cannot add, remove or reshape a block or attribute.
+//! The evaluated blocks are then mapped to the JSON job form by a small
+//! schema (below) covering the jobspec blocks the template uses; anything
+//! else is refused with its name, never silently dropped.
+
+use std::collections::BTreeMap;
+
+use dbaas_nomad::Job;
+use hcl::eval::{Context, Evaluate};
+use hcl::{Block, Body, Expression, Structure, Value};
+use serde_json::{Map, Value as Json};
+
+/// The built-in template, `jobs/engine.nomad.hcl` of the repository.
+pub const ENGINE_TEMPLATE: &str = include_str!("../../../jobs/engine.nomad.hcl");
+
+/// A template that cannot be parsed, filled or converted; the message names
+/// the template, the block and what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+type Result<T> = std::result::Result<T, TemplateError>;
+
+/// A declared input of a template.
+#[derive(Debug, Clone, PartialEq)]
+struct Variable {
+    /// `string`, `number`, `bool` or another type expression (unchecked).
+    type_name: Option<String>,
+    default: Option<Value>,
+}
+
+/// A parsed job template: its variables and its one `job` block.
+#[derive(Debug, Clone)]
+pub struct JobTemplate {
+    name: String,
+    variables: BTreeMap<String, Variable>,
+    job: Block,
+}
+
+impl JobTemplate {
+    /// The built-in engine template.
+    pub fn engine() -> Result<Self> {
+        Self::parse("jobs/engine.nomad.hcl", ENGINE_TEMPLATE)
+    }
+
+    /// Parses `text`; `name` is how errors refer to it (a file name).
+    pub fn parse(name: &str, text: &str) -> Result<Self> {
+        let err = |msg: String| TemplateError(format!("job template {name}: {msg}"));
+        let body: Body = hcl::parse(text).map_err(|e| err(format!("not valid HCL: {e}")))?;
+        let mut variables = BTreeMap::new();
+        let mut job = None;
+        for structure in body.into_inner() {
+            match structure {
+                Structure::Block(block) if block.identifier() == "variable" => {
+                    let var_name = single_label(&block)
+                        .ok_or_else(|| err("a variable block needs exactly one label".into()))?;
+                    let mut variable = Variable {
+                        type_name: None,
+                        default: None,
+                    };
+                    for attr in block.body.attributes() {
+                        match attr.key() {
+                            "type" => variable.type_name = Some(attr.expr.to_string()),
+                            "default" => {
+                                // Defaults are literals: evaluated with no
+                                // variables in scope.
+                                let value = attr.expr.evaluate(&Context::new()).map_err(|e| {
+                                    err(format!("the default of variable {var_name:?}: {e}"))
+                                })?;
+                                variable.default = Some(value);
+                            }
+                            _ => {}
+                        }
+                    }
+                    variables.insert(var_name, variable);
+                }
+                Structure::Block(block) if block.identifier() == "job" => {
+                    if job.replace(block).is_some() {
+                        return Err(err("it holds more than one job block".into()));
+                    }
+                }
+                Structure::Block(block) => {
+                    return Err(err(format!(
+                        "top-level block {:?} is not supported (only variable and job)",
+                        block.identifier()
+                    )))
+                }
+                Structure::Attribute(attr) => {
+                    return Err(err(format!(
+                        "top-level attribute {:?} is not supported (only variable and job blocks)",
+                        attr.key()
+                    )))
+                }
+            }
+        }
+        let job = job.ok_or_else(|| err("it holds no job block".into()))?;
+        Ok(Self {
+            name: name.to_string(),
+            variables,
+            job,
+        })
+    }
+
+    /// Names of the declared variables.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.variables.keys().map(String::as_str)
+    }
+
+    /// Fills the template with `values` (one per declared variable; those
+    /// with a default may be left out) and converts it to the JSON job form.
+    pub fn render(&self, values: &BTreeMap<String, Value>) -> Result<Job> {
+        let err = |msg: String| TemplateError(format!("job template {}: {msg}", self.name));
+        let mut vars = hcl::Map::new();
+        for (key, value) in values {
+            let declared = self.variables.get(key).ok_or_else(|| {
+                err(format!(
+                    "dbaas sets variable {key:?}, which the template does not declare; add `variable {key:?} {{}}`"
+                ))
+            })?;
+            check_type(key, declared, value).map_err(err)?;
+            vars.insert(key.clone(), value.clone());
+        }
+        for (key, declared) in &self.variables {
+            if !vars.contains_key(key) {
+                let default = declared.default.clone().ok_or_else(|| {
+                    err(format!(
+                        "variable {key:?} has no value: dbaas does not set it; give it a default"
+                    ))
+                })?;
+                vars.insert(key.clone(), default);
+            }
+        }
+        let mut ctx = Context::new();
+        ctx.declare_var("var", Value::Object(vars));
+        let mut job = convert(&self.job, &JOB, &ctx, "job").map_err(err)?;
+        // Nomad's own rules: the label is the ID unless `id` is set, and the
+        // name defaults to the ID.
+        if !job.contains_key("ID") {
+            if let Some(label) = single_label(&self.job) {
+                job.insert("ID".into(), Json::String(label));
+            }
+        }
+        if !job.contains_key("Name") {
+            if let Some(id) = job.get("ID").cloned() {
+                job.insert("Name".into(), id);
+            }
+        }
+        serde_json::from_value(Json::Object(job))
+            .map_err(|e| err(format!("the converted job is not a Nomad job: {e}")))
+    }
+}
+
+fn single_label(block: &Block) -> Option<String> {
+    match block.labels() {
+        [label] => Some(label.as_str().to_string()),
+        _ => None,
+    }
+}
+
+fn check_type(key: &str, declared: &Variable, value: &Value) -> std::result::Result<(), String> {
+    let ok = match declared.type_name.as_deref() {
+        Some("string") => value.is_string(),
+        Some("number") => value.is_number(),
+        Some("bool") => value.is_boolean(),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "variable {key:?} is declared {} but dbaas gives it {value}",
+            declared.type_name.as_deref().unwrap_or("?")
+        ))
+    }
+}
+
+/// How an HCL attribute's value becomes a JSON value.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    /// A Go duration string (`"10s"`) → nanoseconds, as the JSON form wants.
+    Duration,
+    StrList,
+}
+
+/// How a nested block becomes part of its parent's JSON object.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    /// At most one block → an object under the key.
+    Object(&'static str, &'static Schema),
+    /// Repeated blocks → a list under the key.
+    List(&'static str, &'static Schema),
+    /// Labelled blocks → a map by label under the key (group volumes).
+    ByLabel(&'static str, &'static Schema),
+    /// A block of free-form string attributes (`meta`, `env`).
+    StrMap(&'static str),
+    /// A driver's `config`: passed through in the driver's own key names,
+    /// nested blocks as lists of objects (what Nomad's parser produces).
+    Raw(&'static str),
+    /// `port "label" { static = N }`: a reserved port when `static` is set,
+    /// a dynamic one otherwise.
+    Ports,
+}
+
+/// The part of Nomad's jobspec a block may hold.
+#[derive(Debug)]
+struct Schema {
+    /// The JSON key the block's label goes to, for labelled blocks.
+    label: Option<&'static str>,
+    attrs: &'static [(&'static str, &'static str, Kind)],
+    blocks: &'static [(&'static str, Rule)],
+}
+
+use Kind::*;
+
+static CONSTRAINT: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("attribute", "LTarget", Str),
+        ("value", "RTarget", Str),
+        ("operator", "Operand", Str),
+    ],
+    blocks: &[],
+};
+
+static CHECK: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("name", "Name", Str),
+        ("type", "Type", Str),
+        ("path", "Path", Str),
+        ("port", "PortLabel", Str),
+        ("interval", "Interval", Duration),
+        ("timeout", "Timeout", Duration),
+    ],
+    blocks: &[],
+};
+
+static SERVICE: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("name", "Name", Str),
+        ("port", "PortLabel", Str),
+        ("provider", "Provider", Str),
+        ("tags", "Tags", StrList),
+        ("task", "TaskName", Str),
+    ],
+    blocks: &[
+        ("check", Rule::List("Checks", &CHECK)),
+        ("meta", Rule::StrMap("Meta")),
+    ],
+};
+
+static NETWORK: Schema = Schema {
+    label: None,
+    attrs: &[("mode", "Mode", Str), ("hostname", "Hostname", Str)],
+    blocks: &[("port", Rule::Ports)],
+};
+
+static PORT: Schema = Schema {
+    label: Some("Label"),
+    attrs: &[
+        ("static", "Value", Int),
+        ("to", "To", Int),
+        ("host_network", "HostNetwork", Str),
+    ],
+    blocks: &[],
+};
+
+static UPDATE: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("max_parallel", "MaxParallel", Int),
+        ("canary", "Canary", Int),
+        ("health_check", "HealthCheck", Str),
+        ("min_healthy_time", "MinHealthyTime", Duration),
+        ("healthy_deadline", "HealthyDeadline", Duration),
+        ("progress_deadline", "ProgressDeadline", Duration),
+        ("auto_revert", "AutoRevert", Bool),
+        ("auto_promote", "AutoPromote", Bool),
+        ("stagger", "Stagger", Duration),
+    ],
+    blocks: &[],
+};
+
+static RESTART: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("attempts", "Attempts", Int),
+        ("interval", "Interval", Duration),
+        ("delay", "Delay", Duration),
+        ("mode", "Mode", Str),
+    ],
+    blocks: &[],
+};
+
+static RESCHEDULE: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("attempts", "Attempts", Int),
+        ("interval", "Interval", Duration),
+        ("delay", "Delay", Duration),
+        ("delay_function", "DelayFunction", Str),
+        ("max_delay", "MaxDelay", Duration),
+        ("unlimited", "Unlimited", Bool),
+    ],
+    blocks: &[],
+};
+
+static DISCONNECT: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("lost_after", "LostAfter", Duration),
+        ("stop_on_client_after", "StopOnClientAfter", Duration),
+        ("replace", "Replace", Bool),
+        ("reconcile", "Reconcile", Str),
+    ],
+    blocks: &[],
+};
+
+static VOLUME: Schema = Schema {
+    label: Some("Name"),
+    attrs: &[
+        ("type", "Type", Str),
+        ("source", "Source", Str),
+        ("read_only", "ReadOnly", Bool),
+        ("access_mode", "AccessMode", Str),
+        ("attachment_mode", "AttachmentMode", Str),
+    ],
+    blocks: &[],
+};
+
+static VOLUME_MOUNT: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("volume", "Volume", Str),
+        ("destination", "Destination", Str),
+        ("read_only", "ReadOnly", Bool),
+    ],
+    blocks: &[],
+};
+
+static RESOURCES: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("cpu", "CPU", Int),
+        ("cores", "Cores", Int),
+        ("memory", "MemoryMB", Int),
+        ("memory_max", "MemoryMaxMB", Int),
+    ],
+    blocks: &[],
+};
+
+static TEMPLATE: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("data", "EmbeddedTmpl", Str),
+        ("source", "SourcePath", Str),
+        ("destination", "DestPath", Str),
+        ("change_mode", "ChangeMode", Str),
+        ("change_signal", "ChangeSignal", Str),
+        ("perms", "Perms", Str),
+        ("env", "Envvars", Bool),
+        ("splay", "Splay", Duration),
+    ],
+    blocks: &[],
+};
+
+static TASK: Schema = Schema {
+    label: Some("Name"),
+    attrs: &[
+        ("driver", "Driver", Str),
+        ("user", "User", Str),
+        ("kill_signal", "KillSignal", Str),
+        ("kill_timeout", "KillTimeout", Duration),
+        ("leader", "Leader", Bool),
+    ],
+    blocks: &[
+        ("config", Rule::Raw("Config")),
+        ("env", Rule::StrMap("Env")),
+        ("meta", Rule::StrMap("Meta")),
+        ("resources", Rule::Object("Resources", &RESOURCES)),
+        ("template", Rule::List("Templates", &TEMPLATE)),
+        ("service", Rule::List("Services", &SERVICE)),
+        ("volume_mount", Rule::List("VolumeMounts", &VOLUME_MOUNT)),
+        ("restart", Rule::Object("RestartPolicy", &RESTART)),
+        ("constraint", Rule::List("Constraints", &CONSTRAINT)),
+    ],
+};
+
+static GROUP: Schema = Schema {
+    label: Some("Name"),
+    attrs: &[("count", "Count", Int)],
+    blocks: &[
+        ("constraint", Rule::List("Constraints", &CONSTRAINT)),
+        ("network", Rule::List("Networks", &NETWORK)),
+        ("service", Rule::List("Services", &SERVICE)),
+        ("update", Rule::Object("Update", &UPDATE)),
+        ("restart", Rule::Object("RestartPolicy", &RESTART)),
+        ("reschedule", Rule::Object("ReschedulePolicy", &RESCHEDULE)),
+        ("disconnect", Rule::Object("Disconnect", &DISCONNECT)),
+        ("volume", Rule::ByLabel("Volumes", &VOLUME)),
+        ("task", Rule::List("Tasks", &TASK)),
+        ("meta", Rule::StrMap("Meta")),
+    ],
+};
+
+static JOB: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("id", "ID", Str),
+        ("name", "Name", Str),
+        ("type", "Type", Str),
+        ("region", "Region", Str),
+        ("namespace", "Namespace", Str),
+        ("node_pool", "NodePool", Str),
+        ("priority", "Priority", Int),
+        ("datacenters", "Datacenters", StrList),
+    ],
+    blocks: &[
+        ("constraint", Rule::List("Constraints", &CONSTRAINT)),
+        ("update", Rule::Object("Update", &UPDATE)),
+        ("group", Rule::List("TaskGroups", &GROUP)),
+        ("meta", Rule::StrMap("Meta")),
+    ],
+};
+
+fn eval(expr: &Expression, ctx: &Context, at: &str) -> std::result::Result<Value, String> {
+    expr.evaluate(ctx).map_err(|e| format!("{at}: {e}"))
+}
+
+/// Converts one block by `schema` into a JSON object.
+fn convert(
+    block: &Block,
+    schema: &Schema,
+    ctx: &Context,
+    at: &str,
+) -> std::result::Result<Map<String, Json>, String> {
+    let mut out = Map::new();
+    if let Some(key) = schema.label {
+        let label = single_label(block)
+            .ok_or_else(|| format!("{at} needs exactly one label (its name)"))?;
+        out.insert(key.into(), Json::String(label));
+    }
+    for attr in block.body.attributes() {
+        let here = format!("{at}.{}", attr.key());
+        let (_, json_key, kind) = schema
+            .attrs
+            .iter()
+            .find(|(name, _, _)| *name == attr.key())
+            .ok_or_else(|| format!("{here} is not supported by dbaas's converter; remove it or extend dbaas-nomad-runtime"))?;
+        let value = eval(&attr.expr, ctx, &here)?;
+        out.insert((*json_key).into(), typed(&value, *kind, &here)?);
+    }
+    for nested in block.body.blocks() {
+        let here = format!("{at}.{}", nested.identifier());
+        let (_, rule) = schema
+            .blocks
+            .iter()
+            .find(|(name, _)| *name == nested.identifier())
+            .ok_or_else(|| format!("block {here} is not supported by dbaas's converter; remove it or extend dbaas-nomad-runtime"))?;
+        match rule {
+            Rule::Object(key, inner) => {
+                if out.contains_key(*key) {
+                    return Err(format!("{here} may appear only once"));
+                }
+                out.insert(
+                    (*key).into(),
+                    Json::Object(convert(nested, inner, ctx, &here)?),
+                );
+            }
+            Rule::List(key, inner) => push(&mut out, key, convert(nested, inner, ctx, &here)?),
+            Rule::ByLabel(key, inner) => {
+                let item = convert(nested, inner, ctx, &here)?;
+                let label = single_label(nested).unwrap_or_default();
+                let map = out.entry(*key).or_insert_with(|| Json::Object(Map::new()));
+                if let Json::Object(map) = map {
+                    map.insert(label, Json::Object(item));
+                }
+            }
+            Rule::StrMap(key) => {
+                let mut map = Map::new();
+                for attr in nested.body.attributes() {
+                    let here = format!("{here}.{}", attr.key());
+                    let value = eval(&attr.expr, ctx, &here)?;
+                    map.insert(attr.key().into(), typed(&value, Str, &here)?);
+                }
+                if nested.body.blocks().next().is_some() {
+                    return Err(format!("{here} holds only attributes"));
+                }
+                out.insert((*key).into(), Json::Object(map));
+            }
+            Rule::Raw(key) => {
+                out.insert((*key).into(), Json::Object(raw(&nested.body, ctx, &here)?));
+            }
+            Rule::Ports => {
+                let port = convert(nested, &PORT, ctx, &here)?;
+                let key = if port.contains_key("Value") {
+                    "ReservedPorts"
+                } else {
+                    "DynamicPorts"
+                };
+                push(&mut out, key, port);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn push(out: &mut Map<String, Json>, key: &str, item: Map<String, Json>) {
+    let list = out.entry(key).or_insert_with(|| Json::Array(Vec::new()));
+    if let Json::Array(list) = list {
+        list.push(Json::Object(item));
+    }
+}
+
+/// A driver's free-form configuration.
+fn raw(body: &Body, ctx: &Context, at: &str) -> std::result::Result<Map<String, Json>, String> {
+    let mut out = Map::new();
+    for attr in body.attributes() {
+        let here = format!("{at}.{}", attr.key());
+        let value = eval(&attr.expr, ctx, &here)?;
+        let json = serde_json::to_value(&value).map_err(|e| format!("{here}: {e}"))?;
+        out.insert(attr.key().into(), json);
+    }
+    for nested in body.blocks() {
+        let here = format!("{at}.{}", nested.identifier());
+        if !nested.labels().is_empty() {
+            return Err(format!(
+                "{here}: labelled blocks are not supported in a driver config"
+            ));
+        }
+        push(
+            &mut out,
+            nested.identifier(),
+            raw(&nested.body, ctx, &here)?,
+        );
+    }
+    Ok(out)
+}
+
+fn typed(value: &Value, kind: Kind, at: &str) -> std::result::Result<Json, String> {
+    let wrong = |want: &str| format!("{at} must be {want}, not {value}");
+    match kind {
+        Str => value
+            .as_str()
+            .map(|s| Json::String(s.to_string()))
+            .ok_or_else(|| wrong("a string")),
+        Int => value
+            .as_number()
+            .and_then(|n| n.as_i64())
+            .map(Json::from)
+            .ok_or_else(|| wrong("a whole number")),
+        Bool => value
+            .as_bool()
+            .map(Json::Bool)
+            .ok_or_else(|| wrong("true or false")),
+        Duration => {
+            let text = value
+                .as_str()
+                .ok_or_else(|| wrong("a duration such as \"10s\""))?;
+            dbaas_nomad::parse_duration_nanos(text)
+                .map(Json::from)
+                .ok_or_else(|| wrong("a duration such as \"10s\""))
+        }
+        StrList => {
+            let items = value.as_array().ok_or_else(|| wrong("a list of strings"))?;
+            items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(|s| Json::String(s.to_string()))
+                        .ok_or_else(|| wrong("a list of strings"))
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Json::Array)
+        }
+    }
+}
+
+/// The values dbaas gives the engine template, one per variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineJobValues {
+    /// The job's ID (the instance name).
+    pub job_id: String,
+    /// Container image, e.g. `postgres:16`.
+    pub image: String,
+    /// The host pair: node meta `dbaas_pair` of the Nomad client there.
+    pub pair: String,
+    /// The volume's mount point on the pair's active host.
+    pub volume_path: String,
+    /// The endpoint's port.
+    pub port: u16,
+    /// The Consul service name.
+    pub service_name: String,
+    /// CPU in MHz.
+    pub cpu_mhz: u32,
+    /// Memory in MiB.
+    pub memory_mb: u32,
+    /// The engine's superuser.
+    pub superuser: String,
+}
+
+impl EngineJobValues {
+    /// The template variables, as typed HCL values.
+    pub fn to_vars(&self) -> BTreeMap<String, Value> {
+        let s = |v: &str| Value::String(v.to_string());
+        BTreeMap::from([
+            ("job_id".to_string(), s(&self.job_id)),
+            ("image".to_string(), s(&self.image)),
+            ("pair".to_string(), s(&self.pair)),
+            ("volume_path".to_string(), s(&self.volume_path)),
+            ("port".to_string(), Value::from(self.port)),
+            ("service_name".to_string(), s(&self.service_name)),
+            ("cpu".to_string(), Value::from(self.cpu_mhz)),
+            ("memory".to_string(), Value::from(self.memory_mb)),
+            ("superuser".to_string(), s(&self.superuser)),
+        ])
+    }
+}

@@ -1,0 +1,583 @@
+//! A Nomad simulator for tests: an axum server on 127.0.0.1:0 following
+//! the documented semantics of the endpoints the runtime uses.
+//!
+//! - Jobs carry `Version`, `JobModifyIndex`, `ModifyIndex` from one Raft-like
+//!   index; `POST /v1/jobs` with `EnforceIndex` fails unless the index
+//!   matches (with Nomad's own message, as a 500 like Nomad's RPC errors).
+//! - Each registration creates an evaluation; one that changes the spec (or
+//!   restarts a stopped job, or finds nothing running) also creates an
+//!   allocation (pending → running) and a deployment (running →
+//!   successful), each step a short simulated delay later.
+//! - `GET /v1/job/:id/allocations` and `GET /v1/deployment/:id` are blocking
+//!   queries: with `index`, they answer when the resource's index passes
+//!   it, or after `wait`.
+//! - `DELETE /v1/job/:id` stops (allocations → complete); with `purge=true`
+//!   the job is gone (404) afterwards.
+//! - Faults: 500 on the next N calls, a delay on every call, a failing next
+//!   deployment, and another writer registering just before the next
+//!   registration is applied.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dbaas_nomad::{
+    AllocDeploymentStatus, AllocationListStub, Deployment, Evaluation, Job, JobRegisterRequest,
+    JobRegisterResponse, JobStopResponse, TaskEvent, TaskState,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+/// Time between simulated state changes.
+pub const STEP: Duration = Duration::from_millis(30);
+
+/// One registration as the simulator saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterRecord {
+    pub enforce_index: bool,
+    pub job_modify_index: Option<u64>,
+    /// `None` when refused by check-and-set.
+    pub accepted_at: Option<u64>,
+}
+
+#[derive(Default)]
+struct JobEntry {
+    job: Job,
+    /// The job as submitted, to tell a spec change.
+    spec: Value,
+}
+
+#[derive(Default)]
+struct State0 {
+    index: u64,
+    ids: u64,
+    jobs: BTreeMap<String, JobEntry>,
+    allocs: Vec<AllocationListStub>,
+    deployments: Vec<Deployment>,
+    evals: Vec<Evaluation>,
+    registers: Vec<RegisterRecord>,
+    fail_next_deployment: Option<String>,
+    interloper: Option<Job>,
+    delay: Duration,
+}
+
+impl State0 {
+    fn bump(&mut self) -> u64 {
+        self.index += 1;
+        self.index
+    }
+
+    fn new_id(&mut self) -> String {
+        self.ids += 1;
+        format!("{:08x}-5eed-4000-8000-{:012x}", self.ids, self.ids)
+    }
+}
+
+/// A running simulator.
+#[derive(Clone)]
+pub struct Sim {
+    state: Arc<Mutex<State0>>,
+    changed: Arc<watch::Sender<u64>>,
+    fail_next: Arc<AtomicU32>,
+    pub address: String,
+}
+
+impl Sim {
+    pub async fn start() -> Sim {
+        let (tx, _rx) = watch::channel(0);
+        let mut sim = Sim {
+            state: Default::default(),
+            changed: Arc::new(tx),
+            fail_next: Default::default(),
+            address: String::new(),
+        };
+        let app = Router::new()
+            .route("/v1/jobs", post(register))
+            .route("/v1/job/{id}", get(read_job).delete(stop_job))
+            .route("/v1/job/{id}/allocations", get(job_allocations))
+            .route("/v1/job/{id}/deployment", get(latest_deployment))
+            .route("/v1/deployment/{id}", get(read_deployment))
+            .layer(axum::middleware::from_fn_with_state(sim.clone(), faults))
+            .with_state(sim.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        sim.address = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        sim
+    }
+
+    fn notify(&self, st: &State0) {
+        self.changed.send_replace(st.index);
+    }
+
+    /// The next `n` calls answer 500.
+    pub fn fail_next(&self, n: u32) {
+        self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Every call waits `d` before being answered.
+    pub fn set_delay(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
+    }
+
+    /// The next deployment fails, its task dying with `message`.
+    pub fn fail_next_deployment(&self, message: &str) {
+        self.state.lock().unwrap().fail_next_deployment = Some(message.into());
+    }
+
+    /// Another writer registers `job` just before the next registration is
+    /// applied: between the runtime's read and its register.
+    pub fn change_before_next_register(&self, job: Job) {
+        self.state.lock().unwrap().interloper = Some(job);
+    }
+
+    /// The job's failed allocations recover (the cause was fixed and the
+    /// client restarted the task); their deployment stays failed.
+    pub fn recover_allocations(&self, id: &str) {
+        let mut st = self.state.lock().unwrap();
+        let index = st.bump();
+        for a in st.allocs.iter_mut().filter(|a| a.job_id == id) {
+            if a.client_status == "failed" {
+                a.client_status = "running".into();
+                for t in a.task_states.values_mut() {
+                    t.state = "running".into();
+                    t.failed = false;
+                    t.events.push(event("Started", ""));
+                }
+                a.modify_index = index;
+            }
+        }
+        self.notify(&st);
+    }
+
+    pub fn registers(&self) -> Vec<RegisterRecord> {
+        self.state.lock().unwrap().registers.clone()
+    }
+
+    pub fn job(&self, id: &str) -> Option<Job> {
+        self.state
+            .lock()
+            .unwrap()
+            .jobs
+            .get(id)
+            .map(|e| e.job.clone())
+    }
+
+    pub fn allocations(&self, id: &str) -> Vec<AllocationListStub> {
+        let st = self.state.lock().unwrap();
+        st.allocs
+            .iter()
+            .filter(|a| a.job_id == id)
+            .cloned()
+            .collect()
+    }
+
+    /// Registers as a writer would, CAS aside; returns the new index.
+    fn apply_register(&self, st: &mut State0, job: Job) -> (u64, String) {
+        let id = job.id.clone().unwrap_or_default();
+        let spec = serde_json::to_value(&job).unwrap();
+        let index = st.bump();
+        let (version, create_index, changed, was_stopped) = match st.jobs.get(&id) {
+            Some(e) => {
+                let stopped = e.job.stop == Some(true);
+                let changed = e.spec != spec;
+                let v = e.job.version.unwrap_or(0);
+                (
+                    if changed || stopped { v + 1 } else { v },
+                    e.job.create_index.unwrap_or(index),
+                    changed,
+                    stopped,
+                )
+            }
+            None => (0, index, true, false),
+        };
+        let mut stored = job;
+        stored.version = Some(version);
+        stored.create_index = Some(create_index);
+        stored.modify_index = Some(index);
+        stored.job_modify_index = Some(index);
+        stored.stop = Some(false);
+        stored.status = Some("pending".into());
+        st.jobs.insert(id.clone(), JobEntry { job: stored, spec });
+
+        let eval_id = st.new_id();
+        st.evals.push(Evaluation {
+            id: eval_id.clone(),
+            job_id: id.clone(),
+            triggered_by: "job-register".into(),
+            job_modify_index: index,
+            status: "complete".into(),
+            create_index: index,
+            modify_index: index,
+            ..Default::default()
+        });
+
+        let running = st
+            .allocs
+            .iter()
+            .any(|a| a.job_id == id && a.desired_status == "run" && a.client_status == "running");
+        if changed || was_stopped || !running {
+            // Stop-first replacement of the previous allocations.
+            for a in st.allocs.iter_mut().filter(|a| a.job_id == id) {
+                if a.desired_status == "run" {
+                    a.desired_status = "stop".into();
+                    a.client_status = "complete".into();
+                    a.modify_index = index;
+                }
+            }
+            let alloc_id = st.new_id();
+            let deployment_id = st.new_id();
+            st.allocs.push(AllocationListStub {
+                id: alloc_id.clone(),
+                eval_id: eval_id.clone(),
+                name: format!("{id}.engine[0]"),
+                node_id: "node-1".into(),
+                node_name: "pair-1-a".into(),
+                job_id: id.clone(),
+                job_version: version,
+                task_group: "engine".into(),
+                desired_status: "run".into(),
+                client_status: "pending".into(),
+                create_index: index,
+                modify_index: index,
+                ..Default::default()
+            });
+            st.deployments.push(Deployment {
+                id: deployment_id.clone(),
+                job_id: id.clone(),
+                job_version: version,
+                job_modify_index: index,
+                status: "running".into(),
+                status_description: "Deployment is running".into(),
+                create_index: index,
+                modify_index: index,
+                ..Default::default()
+            });
+            let fail = st.fail_next_deployment.take();
+            let sim = self.clone();
+            tokio::spawn(async move { sim.progress(alloc_id, deployment_id, fail).await });
+        }
+        (index, eval_id)
+    }
+
+    /// The client starts the task, then the deployment decides.
+    async fn progress(&self, alloc_id: String, deployment_id: String, fail: Option<String>) {
+        tokio::time::sleep(STEP).await;
+        {
+            let mut st = self.state.lock().unwrap();
+            let index = st.bump();
+            if let Some(a) = st.allocs.iter_mut().find(|a| a.id == alloc_id) {
+                if a.desired_status != "run" {
+                    return;
+                }
+                let mut state = TaskState {
+                    state: "running".into(),
+                    events: vec![event("Received", ""), event("Started", "")],
+                    ..Default::default()
+                };
+                if let Some(message) = &fail {
+                    state.state = "dead".into();
+                    state.failed = true;
+                    state.events.push(TaskEvent {
+                        r#type: "Driver Failure".into(),
+                        fails_task: true,
+                        display_message: message.clone(),
+                        driver_error: message.clone(),
+                        ..Default::default()
+                    });
+                    a.client_status = "failed".into();
+                } else {
+                    a.client_status = "running".into();
+                }
+                a.task_states = BTreeMap::from([("engine".to_string(), state)]);
+                a.modify_index = index;
+            }
+            self.notify(&st);
+        }
+        tokio::time::sleep(STEP).await;
+        let mut st = self.state.lock().unwrap();
+        let index = st.bump();
+        if let Some(a) = st.allocs.iter_mut().find(|a| a.id == alloc_id) {
+            a.deployment_status = Some(AllocDeploymentStatus {
+                healthy: Some(fail.is_none()),
+                modify_index: index,
+                ..Default::default()
+            });
+            a.modify_index = index;
+        }
+        if let Some(d) = st.deployments.iter_mut().find(|d| d.id == deployment_id) {
+            if d.status == "running" {
+                if fail.is_some() {
+                    d.status = "failed".into();
+                    d.status_description = "Failed due to unhealthy allocations".into();
+                } else {
+                    d.status = "successful".into();
+                    d.status_description = "Deployment completed successfully".into();
+                }
+                d.modify_index = index;
+            }
+        }
+        self.notify(&st);
+    }
+
+    /// Waits until `resource_index` passes `index` or `wait` runs out.
+    async fn block(&self, q: &BlockingQuery, resource_index: impl Fn(&State0) -> u64) -> u64 {
+        let mut rx = self.changed.subscribe();
+        let current = resource_index(&self.state.lock().unwrap());
+        let Some(index) = q.index else {
+            return current.max(1);
+        };
+        let wait = q
+            .wait
+            .as_deref()
+            .and_then(dbaas_nomad::parse_duration_nanos)
+            .map(|n| Duration::from_nanos(n as u64))
+            .unwrap_or(Duration::from_secs(300));
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let current = resource_index(&self.state.lock().unwrap());
+            if current > index {
+                return current;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return current.max(1);
+            }
+        }
+    }
+}
+
+fn event(kind: &str, message: &str) -> TaskEvent {
+    TaskEvent {
+        r#type: kind.into(),
+        display_message: message.into(),
+        ..Default::default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BlockingQuery {
+    index: Option<u64>,
+    wait: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StopQuery {
+    purge: Option<bool>,
+}
+
+fn with_index<T: serde::Serialize>(index: u64, body: &T) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Nomad-Index", HeaderValue::from(index));
+    headers.insert("X-Nomad-KnownLeader", HeaderValue::from_static("true"));
+    headers.insert("X-Nomad-LastContact", HeaderValue::from_static("0"));
+    (headers, Json(body)).into_response()
+}
+
+fn not_found(what: &str) -> Response {
+    (StatusCode::NOT_FOUND, format!("{what} not found")).into_response()
+}
+
+async fn faults(State(sim): State<Sim>, request: Request, next: Next) -> Response {
+    let delay = sim.state.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let failing = sim
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rpc error: No cluster leader",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+async fn register(State(sim): State<Sim>, Json(req): Json<JobRegisterRequest>) -> Response {
+    let mut st = sim.state.lock().unwrap();
+    if let Some(other) = st.interloper.take() {
+        sim.apply_register(&mut st, other);
+    }
+    let id = req.job.id.clone().unwrap_or_default();
+    if id.is_empty() {
+        return (StatusCode::BAD_REQUEST, "missing job ID").into_response();
+    }
+    if req.enforce_index {
+        let wanted = req.job_modify_index.unwrap_or(0);
+        let current = st.jobs.get(&id).and_then(|e| e.job.job_modify_index);
+        // Nomad's messages (nomad/job_endpoint.go), answered as 500 like
+        // every RPC error.
+        let refusal = match current {
+            None if wanted != 0 => Some(format!(
+                "Enforcing job modify index {wanted}: job does not exist"
+            )),
+            Some(cur) if cur != wanted => Some(format!(
+                "Enforcing job modify index {wanted}: job exists with conflicting job modify index: {cur}"
+            )),
+            _ => None,
+        };
+        if let Some(message) = refusal {
+            st.registers.push(RegisterRecord {
+                enforce_index: true,
+                job_modify_index: req.job_modify_index,
+                accepted_at: None,
+            });
+            sim.notify(&st);
+            return (StatusCode::INTERNAL_SERVER_ERROR, message).into_response();
+        }
+    }
+    let (index, eval_id) = sim.apply_register(&mut st, req.job);
+    st.registers.push(RegisterRecord {
+        enforce_index: req.enforce_index,
+        job_modify_index: req.job_modify_index,
+        accepted_at: Some(index),
+    });
+    sim.notify(&st);
+    Json(JobRegisterResponse {
+        eval_id,
+        eval_create_index: index,
+        job_modify_index: index,
+        index,
+        known_leader: true,
+        ..Default::default()
+    })
+    .into_response()
+}
+
+async fn read_job(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
+    let st = sim.state.lock().unwrap();
+    match st.jobs.get(&id) {
+        Some(e) => with_index(e.job.modify_index.unwrap_or(1), &e.job),
+        None => not_found("job"),
+    }
+}
+
+async fn stop_job(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Response {
+    let purge = q.purge.unwrap_or(false);
+    let mut st = sim.state.lock().unwrap();
+    if !st.jobs.contains_key(&id) {
+        return not_found("job");
+    }
+    let index = st.bump();
+    let eval_id = st.new_id();
+    let mut to_complete = Vec::new();
+    for a in st.allocs.iter_mut().filter(|a| a.job_id == id) {
+        if a.desired_status == "run" {
+            a.desired_status = "stop".into();
+            a.modify_index = index;
+            to_complete.push(a.id.clone());
+        }
+    }
+    if purge {
+        st.jobs.remove(&id);
+    } else if let Some(e) = st.jobs.get_mut(&id) {
+        e.job.stop = Some(true);
+        e.job.status = Some("dead".into());
+        e.job.modify_index = Some(index);
+        e.job.job_modify_index = Some(index);
+    }
+    sim.notify(&st);
+    drop(st);
+    // The client stops the tasks a moment later.
+    let sim2 = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(STEP).await;
+        let mut st = sim2.state.lock().unwrap();
+        let index = st.bump();
+        for a in st.allocs.iter_mut().filter(|a| to_complete.contains(&a.id)) {
+            a.client_status = "complete".into();
+            a.modify_index = index;
+        }
+        sim2.notify(&st);
+    });
+    Json(JobStopResponse {
+        eval_id,
+        eval_create_index: index,
+        job_modify_index: index,
+    })
+    .into_response()
+}
+
+async fn job_allocations(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    Query(q): Query<BlockingQuery>,
+) -> Response {
+    let idx = {
+        let id = id.clone();
+        sim.block(&q, move |st| {
+            st.allocs
+                .iter()
+                .filter(|a| a.job_id == id)
+                .map(|a| a.modify_index)
+                .max()
+                .unwrap_or(0)
+        })
+        .await
+    };
+    let st = sim.state.lock().unwrap();
+    let list: Vec<_> = st
+        .allocs
+        .iter()
+        .filter(|a| a.job_id == id)
+        .cloned()
+        .collect();
+    with_index(idx, &list)
+}
+
+async fn latest_deployment(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
+    let st = sim.state.lock().unwrap();
+    if !st.jobs.contains_key(&id) {
+        return not_found("job");
+    }
+    let latest = st
+        .deployments
+        .iter()
+        .filter(|d| d.job_id == id)
+        .max_by_key(|d| d.create_index)
+        .cloned();
+    let index = latest.as_ref().map(|d| d.modify_index).unwrap_or(1);
+    with_index(index, &latest)
+}
+
+async fn read_deployment(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    Query(q): Query<BlockingQuery>,
+) -> Response {
+    let idx = {
+        let id = id.clone();
+        sim.block(&q, move |st| {
+            st.deployments
+                .iter()
+                .find(|d| d.id == id)
+                .map(|d| d.modify_index)
+                .unwrap_or(0)
+        })
+        .await
+    };
+    let st = sim.state.lock().unwrap();
+    match st.deployments.iter().find(|d| d.id == id) {
+        Some(d) => with_index(idx, d),
+        None => not_found("deployment"),
+    }
+}
