@@ -1,8 +1,17 @@
-//! `dbaas-bench`: how the dbaas agent compares with the simplest thing
-//! that could replace it, measured in the same run on the same machine.
+//! `dbaas-bench`: how dbaas compares with the simplest thing that could
+//! replace it, measured in the same run on the same machine.
 //!
 //! Absolute figures depend on the machine; a ratio against a peer measured
 //! alongside does much less, so each figure is printed as one.
+//!
+//! Two benchmarks: the service (the default, also `dbaas-bench service`),
+//! below, and backups (`dbaas-bench backup`, see the `backup` module):
+//! dbaas's base-backup pipeline and restore into a real Swift against
+//! pgBackRest on the same Swift (through s3api) and against the machine's
+//! limit (`pg_basebackup | zstd -1 -T2 > /dev/null`), in MB/s of the
+//! database.
+//!
+//! The service benchmark:
 //!
 //! 1. **Create latency.** From `POST /v1/databases` (through
 //!    `dbaas_client`, waiting with `Client::wait_operation` as `dbaas create`
@@ -26,23 +35,47 @@
 //! address pool of its own. Everything is stopped and removed at the end.
 //!
 //! ```text
-//! cargo run --release -p dbaas-bench [-- --iterations N]
+//! cargo run --release -p dbaas-bench [-- [service] --iterations N]
+//! cargo run --release -p dbaas-bench -- backup [--scale 50] [--runs 3]
 //! ```
 
 mod agent;
+mod backup;
 mod create;
+mod fixtures;
 mod load;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use dbaas_model::DatabaseState;
 
 #[derive(Parser)]
-#[command(about = "Benchmarks the dbaas agent against named peers measured in the same run")]
-struct Args {
+#[command(
+    about = "Benchmarks dbaas against named peers measured in the same run",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a subcommand: the service benchmark.
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create latency and GET throughput of the agent (the default).
+    Service(ServiceArgs),
+    /// Backup and restore throughput of dbaas's pipeline into a real Swift,
+    /// against pgBackRest and the machine's limit.
+    Backup(backup::BackupArgs),
+}
+
+#[derive(clap::Args)]
+struct ServiceArgs {
     /// Creates (and bare initdb + pg_ctl starts) to take the median of.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     iterations: u32,
@@ -78,7 +111,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     dbaas_client::install_crypto_provider();
-    let args = Args::parse();
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Backup(b)) => return backup::main(b).await,
+        Some(Command::Service(s)) => s,
+        None => cli.service,
+    };
     for tool in ["initdb", "pg_ctl"] {
         let path = args.pg_bin_dir.join(tool);
         ensure!(
@@ -98,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn bench(args: &Args, agent: &agent::Agent) -> anyhow::Result<()> {
+async fn bench(args: &ServiceArgs, agent: &agent::Agent) -> anyhow::Result<()> {
     let client = &agent.client;
     let n = args.iterations as usize;
 
