@@ -37,7 +37,7 @@ backup {
   store             = "local"                  # or "swift" (block below)
   local_dir         = "/var/lib/dbaas/backups"
   segment_size_mb   = 64
-  compression_level = 3
+  compression_level = 1
   parallelism       = 4
   # Continuous WAL archiving for point-in-time restores.
   wal_archiving           = true

@@ -10,7 +10,7 @@ use chrono::Utc;
 use dbaas_drivers::{AdminAccess, EngineTools};
 use dbaas_objstore::{Metadata, ObjectStore};
 use futures_util::{stream, StreamExt, TryStreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::{
     backup_prefix, manifest_name, BackupError, BackupManifest, Compression, SegmentRef,
@@ -33,7 +33,7 @@ impl Default for BackupSettings {
     fn default() -> Self {
         BackupSettings {
             segment_size: 64 * 1024 * 1024,
-            compression_level: 3,
+            compression_level: 1,
             parallelism: 4,
         }
     }
@@ -306,9 +306,29 @@ pub async fn restore(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| err(format!("starting tar: {e}")))?;
-    let mut tar_in = tar.stdin.take().expect("piped");
-    let mut decoder =
-        zstd::stream::write::Decoder::new(Vec::new()).map_err(|e| err(e.to_string()))?;
+    let tar_in = tar
+        .stdin
+        .take()
+        .expect("piped")
+        .into_owned_fd()
+        .map_err(|e| err(format!("tar's input: {e}")))?;
+    // Decompression runs on a thread of its own, writing straight into
+    // tar's input in bounded chunks, so that downloading, decompressing
+    // and extracting overlap and memory stays at a few segments (not a
+    // segment's uncompressed size).
+    let (to_decoder, mut from_downloads) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let id = manifest.id.clone();
+    let decoder = tokio::task::spawn_blocking(move || -> Result<(), BackupError> {
+        let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(tar_in));
+        let mut d = zstd::stream::write::Decoder::new(out).map_err(|e| err(e.to_string()))?;
+        while let Some(data) = from_downloads.blocking_recv() {
+            d.write_all(&data)
+                .map_err(|e| err(format!("decompressing backup {id} into tar: {e}")))?;
+        }
+        d.flush()
+            .map_err(|e| err(format!("decompressing backup {id} into tar: {e}")))?;
+        Ok(())
+    });
 
     let mut segments = stream::iter(manifest.segments.iter().cloned())
         .map(|seg| {
@@ -341,30 +361,25 @@ pub async fn restore(
 
     let result: Result<(), BackupError> = async {
         while let Some(data) = segments.try_next().await? {
-            decoder
-                .write_all(&data)
-                .map_err(|e| err(format!("decompressing backup {}: {e}", manifest.id)))?;
-            decoder
-                .flush()
-                .map_err(|e| err(format!("decompressing backup {}: {e}", manifest.id)))?;
-            let out = std::mem::take(decoder.get_mut());
-            tar_in
-                .write_all(&out)
-                .await
-                .map_err(|e| err(format!("writing the data directory: {e}")))?;
+            if to_decoder.send(data).await.is_err() {
+                // The decoder stopped: its own error says why.
+                break;
+            }
         }
         Ok(())
     }
     .await;
-    drop(tar_in);
-    if let Err(e) = result {
-        let _ = tar.kill().await;
-        return Err(e);
-    }
+    drop(to_decoder);
+    // The decoder thread ends when its input does; it then closes tar's
+    // input, and tar ends too.
+    let decoded = decoder.await.map_err(|e| err(e.to_string()))?;
     let out = tar
         .wait_with_output()
         .await
         .map_err(|e| err(e.to_string()))?;
+    // A missing or damaged segment is what the user must hear about first;
+    // then tar's own words rather than a broken pipe.
+    result?;
     if !out.status.success() {
         return Err(err(format!(
             "extracting backup {} failed: {}",
@@ -372,6 +387,7 @@ pub async fn restore(
             last_line(&String::from_utf8_lossy(&out.stderr))
         )));
     }
+    decoded?;
     if !target.join("PG_VERSION").is_file() || !target.join("backup_label").is_file() {
         return Err(err(format!(
             "backup {} did not produce a complete data directory (PG_VERSION or backup_label missing)",

@@ -299,8 +299,10 @@ fn default_archive_timeout() -> u64 {
 fn default_segment_mb() -> u64 {
     64
 }
+/// Level 1: on PostgreSQL data it compresses about as well as 3 and
+/// faster (measured by `dbaas-bench backup`).
 fn default_level() -> i32 {
-    3
+    1
 }
 fn default_parallelism() -> usize {
     4
