@@ -16,6 +16,7 @@
 //! name, so no layer can read them differently from another.
 
 mod local;
+mod s3;
 mod swift;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use local::LocalStore;
+pub use s3::{S3Config, S3Store};
 pub use swift::{KeystoneAuth, Secret, SwiftAuth, SwiftConfig, SwiftStore};
 
 /// User metadata of an object: lower-case keys of `[a-z0-9-]` (at most 64
