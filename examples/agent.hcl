@@ -34,7 +34,7 @@ sql {
 supervise_interval_seconds = 2
 
 backup {
-  store             = "local"                  # or "swift" (block below)
+  store             = "local"                  # or "swift" / "s3" (blocks below)
   local_dir         = "/var/lib/dbaas/backups"
   segment_size_mb   = 64
   compression_level = 1
@@ -51,6 +51,12 @@ backup {
   #   project_name = "dbaas"
   #   container = "dbaas-backups"
   #   segment_size_mb = 100                   # Static Large Objects above this
+  # }
+  # s3 {
+  #   endpoint   = "https://s3.example.org"
+  #   bucket     = "dbaas-backups"
+  #   access_key = "AKIA..."
+  #   secret_key = "secret"
   # }
 }
 

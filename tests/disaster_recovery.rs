@@ -119,6 +119,9 @@ struct Swift {
     auth_url: String,
     user: String,
     key: String,
+    s3_endpoint: String,
+    s3_access_key: String,
+    s3_secret_key: String,
 }
 
 /// A real Swift for this test binary, started once by the project's
@@ -151,6 +154,9 @@ fn swift() -> &'static Swift {
             auth_url: get("SWIFT_AUTH_URL"),
             user: get("SWIFT_USER"),
             key: get("SWIFT_KEY"),
+            s3_endpoint: get("SWIFT_S3_ENDPOINT"),
+            s3_access_key: get("SWIFT_S3_ACCESS_KEY"),
+            s3_secret_key: get("SWIFT_S3_SECRET_KEY"),
         }
     })
 }
@@ -214,4 +220,42 @@ async fn backups_and_wal_go_to_swift_and_restore_byte_identical() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_in_an_s3_store_restore_byte_identical() {
+    let sw = swift();
+    let config = format!(
+        "backup {{\n  store = \"s3\"\n  segment_size_kb = 64\n  s3 {{\n    endpoint = \"{}\"\n    bucket = \"e2e-s3-{}\"\n    access_key = \"{}\"\n    secret_key = \"{}\"\n    create_bucket = true\n  }}\n}}\n",
+        sw.s3_endpoint,
+        std::process::id(),
+        sw.s3_access_key,
+        sw.s3_secret_key
+    );
+    let agent = Agent::start_configured(None, &config);
+    assert_eq!(
+        agent.create("bucketed").await.state,
+        OperationState::Succeeded
+    );
+    fill(&agent, "bucketed", 2000).await;
+    let op = agent.client.create_backup("bucketed").await.unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    assert!(agent.client.get_backup(&op.id).await.unwrap().segments > 1);
+    let expected = digest(&agent, "bucketed").await;
+    let restored = agent
+        .client
+        .restore_database(
+            "bucketed-copy",
+            &RestoreDatabaseRequest {
+                from: "bucketed".into(),
+                size_gb: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let done = agent.wait(&restored.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    assert_eq!(digest(&agent, "bucketed-copy").await, expected);
 }

@@ -185,6 +185,12 @@ impl Agent {
         let dbs = self.client.list_databases().await.unwrap();
         assert!(dbs.is_empty(), "databases remain: {dbs:?}");
         self.kill();
+        // Helper processes die with the agent, but the kernel kills them
+        // asynchronously: give them a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.engine_processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert_eq!(self.engine_processes(), vec![], "engine processes remain");
         assert_eq!(
             self.dir_entries("volumes"),

@@ -153,7 +153,8 @@ impl Default for SqlConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
-    /// `local`: a directory (the default); `swift`: OpenStack Swift.
+    /// `local`: a directory (the default); `swift`: OpenStack Swift;
+    /// `s3`: an S3-compatible store.
     #[serde(default = "local")]
     pub store: String,
     /// Directory of the local store; `<data_dir>/backups` when absent.
@@ -162,6 +163,9 @@ pub struct BackupConfig {
     /// The Swift store, when `store = "swift"`.
     #[serde(default)]
     pub swift: Option<SwiftStoreConfig>,
+    /// The S3-compatible store, when `store = "s3"`.
+    #[serde(default)]
+    pub s3: Option<S3StoreConfig>,
     /// Size of one stored segment, in MiB.
     #[serde(default = "default_segment_mb")]
     pub segment_size_mb: u64,
@@ -253,17 +257,42 @@ impl SwiftStoreConfig {
     }
 }
 
+/// An S3-compatible bucket (AWS, MinIO, Ceph RGW, Swift's s3api).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3StoreConfig {
+    /// The service's URL, e.g. `https://s3.example.com`.
+    pub endpoint: String,
+    #[serde(default = "us_east_1")]
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// Path-style URLs (`endpoint/bucket/key`); most non-AWS stores want it.
+    #[serde(default = "yes")]
+    pub path_style: bool,
+    /// Create the bucket on first write when missing.
+    #[serde(default)]
+    pub create_bucket: bool,
+}
+
+fn us_east_1() -> String {
+    "us-east-1".into()
+}
+
 /// A named backup store of another cloud.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `local` or `swift`.
+    /// `local`, `swift` or `s3`.
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
     pub local_dir: Option<PathBuf>,
     #[serde(default)]
     pub swift: Option<SwiftStoreConfig>,
+    #[serde(default)]
+    pub s3: Option<S3StoreConfig>,
 }
 
 impl BackupConfig {
@@ -279,6 +308,7 @@ impl Default for BackupConfig {
             store: local(),
             local_dir: None,
             swift: None,
+            s3: None,
             segment_size_mb: default_segment_mb(),
             segment_size_kb: None,
             compression_level: default_level(),
@@ -416,9 +446,11 @@ impl AgentConfig {
             ("swift", None) => {
                 return Err("backup.store = \"swift\" needs a backup.swift block".into())
             }
+            ("s3", _) if self.backup.s3.is_some() => {}
+            ("s3", _) => return Err("backup.store = \"s3\" needs a backup.s3 block".into()),
             (other, _) => {
                 return Err(format!(
-                    "backup.store = {other:?}: use \"local\" or \"swift\""
+                    "backup.store = {other:?}: use \"local\", \"swift\" or \"s3\""
                 ))
             }
         }
@@ -431,9 +463,11 @@ impl AgentConfig {
                 ("swift", _, None) => {
                     return Err(format!("{at}: a swift store needs a swift block"))
                 }
+                ("s3", _, _) if st.s3.is_some() => {}
+                ("s3", _, _) => return Err(format!("{at}: an s3 store needs an s3 block")),
                 (other, _, _) => {
                     return Err(format!(
-                        "{at}: type = {other:?}; use \"local\" or \"swift\""
+                        "{at}: type = {other:?}; use \"local\", \"swift\" or \"s3\""
                     ))
                 }
             }

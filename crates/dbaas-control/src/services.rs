@@ -86,6 +86,7 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
         &cfg.backup.store,
         Some(backup_dir),
         cfg.backup.swift.as_ref(),
+        cfg.backup.s3.as_ref(),
         cfg.backup.parallelism,
     )?;
     let mut foreign_stores = BTreeMap::new();
@@ -94,6 +95,7 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
             &st.kind,
             st.local_dir.clone(),
             st.swift.as_ref(),
+            st.s3.as_ref(),
             cfg.backup.parallelism,
         )
         .map_err(|e| format!("store {name:?}: {e}"))?;
@@ -134,9 +136,24 @@ fn open_store(
     kind: &str,
     local_dir: Option<PathBuf>,
     swift: Option<&dbaas_config::SwiftStoreConfig>,
+    s3: Option<&dbaas_config::S3StoreConfig>,
     parallelism: usize,
 ) -> Result<Arc<dyn dbaas_objstore::ObjectStore>, String> {
-    use dbaas_objstore::{KeystoneAuth, Secret, SwiftAuth, SwiftConfig, SwiftStore};
+    use dbaas_objstore::{
+        KeystoneAuth, S3Config, S3Store, Secret, SwiftAuth, SwiftConfig, SwiftStore,
+    };
+    if let ("s3", Some(c)) = (kind, s3) {
+        let mut cfg = S3Config::new(
+            c.endpoint.clone(),
+            c.bucket.clone(),
+            c.access_key.clone(),
+            Secret::new(c.secret_key.clone()),
+        );
+        cfg.region = c.region.clone();
+        cfg.path_style = c.path_style;
+        cfg.create_bucket = c.create_bucket;
+        return Ok(Arc::new(S3Store::new(cfg).map_err(|e| e.to_string())?));
+    }
     match (kind, swift) {
         ("swift", Some(sw)) => {
             let auth = if sw.auth == "keystone" {

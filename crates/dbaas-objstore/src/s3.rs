@@ -531,6 +531,9 @@ impl ObjectStore for S3Store {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, Error> {
         validate_prefix(prefix)?;
+        // A store that makes its bucket also lists before its first write
+        // (a backup first clears leftovers): the bucket must exist then.
+        self.ensure_bucket().await?;
         let op = format!("GET bucket {} listing {prefix:?}", self.cfg.bucket);
         let mut out = Vec::new();
         let mut token = None;
