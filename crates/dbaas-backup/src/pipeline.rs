@@ -291,7 +291,7 @@ pub async fn restore(
         std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| err(e.to_string()))?;
     }
-    chown_to(tools, target)?;
+    tools.give(target).map_err(err)?;
 
     let mut tar = tools
         .command("/bin/tar")
@@ -395,10 +395,6 @@ pub async fn restore(
         )));
     }
     Ok(())
-}
-
-fn chown_to(tools: &EngineTools, path: &Path) -> Result<(), BackupError> {
-    tools.give(path).map_err(err)
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ pub async fn drill(
     clean(workdir, tools).await?;
     std::fs::create_dir_all(workdir)
         .map_err(|e| err(format!("creating {}: {e}", workdir.display())))?;
-    chown(tools, workdir)?;
+    tools.give(workdir).map_err(err)?;
     let pgdata = workdir.join("pgdata");
     let outcome = async {
         crate::restore(store, manifest, &pgdata, tools, parallelism).await?;
@@ -110,7 +110,7 @@ pub async fn drill(
         );
         let conf_path = pgdata.join("dbaas.conf");
         std::fs::write(&conf_path, conf).map_err(|e| err(format!("writing {}: {e}", conf_path.display())))?;
-        chown(tools, &conf_path)?;
+        tools.give(&conf_path).map_err(err)?;
         let log = workdir.join("postgres.log");
         let out = tools
             .command("pg_ctl")
@@ -174,8 +174,4 @@ pub async fn drill(
             detail: e.0,
         },
     })
-}
-
-fn chown(tools: &EngineTools, path: &Path) -> Result<(), BackupError> {
-    tools.give(path).map_err(err)
 }

@@ -215,7 +215,7 @@ pub async fn fetch_for_restore(
         }
     }
     std::fs::create_dir_all(dest).map_err(|e| err(format!("creating {}: {e}", dest.display())))?;
-    chown(tools, dest)?;
+    tools.give(dest).map_err(err)?;
     let mut count = 0;
     let histories = names.iter().filter(|n| n.ends_with(".history"));
     for name in segments.into_iter().chain(histories) {
@@ -228,14 +228,10 @@ pub async fn fetch_for_restore(
             .map_err(|e| err(format!("WAL file {name} is damaged: {e}")))?;
         let path = dest.join(name);
         std::fs::write(&path, data).map_err(|e| err(format!("writing {}: {e}", path.display())))?;
-        chown(tools, &path)?;
+        tools.give(&path).map_err(err)?;
         count += 1;
     }
     Ok(count)
-}
-
-fn chown(tools: &EngineTools, path: &Path) -> Result<(), BackupError> {
-    tools.give(path).map_err(err)
 }
 
 #[cfg(test)]

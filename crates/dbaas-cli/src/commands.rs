@@ -267,6 +267,29 @@ async fn wait(c: &Client, op: &Operation, f: Format) -> anyhow::Result<Operation
     }
 }
 
+/// Prints an accepted operation; with `wait`, waits for it (showing
+/// progress) and prints the finished operation as JSON, or, for people,
+/// what `show` prints of its result.
+async fn follow(
+    c: &Client,
+    op: Operation,
+    wait_for_it: bool,
+    f: Format,
+    show: impl AsyncFnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if !wait_for_it {
+        output::operation(&op, f);
+        return Ok(());
+    }
+    let done = wait(c, &op, f).await?;
+    if f == Format::Json {
+        output::json(&done);
+        Ok(())
+    } else {
+        show().await
+    }
+}
+
 fn verb(k: OperationKind) -> &'static str {
     match k {
         OperationKind::CreateDatabase => "creating",
@@ -297,16 +320,11 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
                 size_gb,
             };
             let op = c.create_database(&req).await?;
-            if !w {
-                output::operation(&op, a.output);
-                return Ok(());
-            }
-            let done = wait(&c, &op, a.output).await?;
-            if a.output == Format::Json {
-                output::json(&done);
-            } else {
+            follow(&c, op, w, a.output, async || {
                 output::database(&c.get_database(&name).await?, a.output);
-            }
+                Ok(())
+            })
+            .await?;
         }
         DbCommand::List { client: a } => {
             output::databases(&client(&a).list_databases().await?, a.output)
@@ -338,16 +356,11 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
                 store,
             };
             let op = c.restore_database(&name, &req).await?;
-            if !w {
-                output::operation(&op, a.output);
-                return Ok(());
-            }
-            let done = wait(&c, &op, a.output).await?;
-            if a.output == Format::Json {
-                output::json(&done);
-            } else {
+            follow(&c, op, w, a.output, async || {
                 output::database(&c.get_database(&name).await?, a.output);
-            }
+                Ok(())
+            })
+            .await?;
         }
         DbCommand::Delete {
             name,
@@ -356,16 +369,11 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
         } => {
             let c = client(&a);
             let op = c.delete_database(&name).await?;
-            if w {
-                let done = wait(&c, &op, a.output).await?;
-                if a.output == Format::Json {
-                    output::json(&done);
-                } else {
-                    println!("database {name} deleted");
-                }
-            } else {
-                output::operation(&op, a.output);
-            }
+            follow(&c, op, w, a.output, async || {
+                println!("database {name} deleted");
+                Ok(())
+            })
+            .await?;
         }
     }
     Ok(())
@@ -442,16 +450,12 @@ pub async fn backup(cmd: BackupCommand) -> anyhow::Result<()> {
         } => {
             let c = client(&a);
             let op = c.create_backup(&name).await?;
-            if !w {
-                output::operation(&op, a.output);
-                return Ok(());
-            }
-            let done = wait(&c, &op, a.output).await?;
-            if a.output == Format::Json {
-                output::json(&done);
-            } else {
-                output::backup(&c.get_backup(&op.id).await?, a.output);
-            }
+            let id = op.id.clone();
+            follow(&c, op, w, a.output, async || {
+                output::backup(&c.get_backup(&id).await?, a.output);
+                Ok(())
+            })
+            .await?;
         }
         BackupCommand::List {
             name,
@@ -513,16 +517,11 @@ pub async fn backup(cmd: BackupCommand) -> anyhow::Result<()> {
         } => {
             let c = client(&a);
             let op = c.delete_backup(&id).await?;
-            if w {
-                let done = wait(&c, &op, a.output).await?;
-                if a.output == Format::Json {
-                    output::json(&done);
-                } else {
-                    println!("backup {id} deleted");
-                }
-            } else {
-                output::operation(&op, a.output);
-            }
+            follow(&c, op, w, a.output, async || {
+                println!("backup {id} deleted");
+                Ok(())
+            })
+            .await?;
         }
     }
     Ok(())

@@ -573,15 +573,15 @@ impl ControlPlane {
     async fn run_verify_schedules(&self, dbs: &[DatabaseRecord]) {
         let now = Utc::now();
         for db in dbs.iter().filter(|d| d.state == DatabaseState::Active) {
-            let Some(schedule) = db
+            let schedule = db
                 .backup_policy
                 .as_ref()
-                .and_then(|p| p.verify_schedule.as_deref())
-            else {
-                continue;
-            };
-            let since = db.last_scheduled_verify.unwrap_or(db.created_at);
-            if next_scheduled(schedule, since).is_none_or(|next| next > now) {
+                .and_then(|p| p.verify_schedule.as_deref());
+            if !due(
+                schedule,
+                db.last_scheduled_verify.unwrap_or(db.created_at),
+                now,
+            ) {
                 continue;
             }
             let _ = self
@@ -610,15 +610,15 @@ impl ControlPlane {
     fn run_schedules(&self, dbs: &[DatabaseRecord]) {
         let now = Utc::now();
         for db in dbs.iter().filter(|d| d.state == DatabaseState::Active) {
-            let Some(schedule) = db
+            let schedule = db
                 .backup_policy
                 .as_ref()
-                .and_then(|p| p.schedule.as_deref())
-            else {
-                continue;
-            };
-            let since = db.last_scheduled_backup.unwrap_or(db.created_at);
-            if next_scheduled(schedule, since).is_none_or(|next| next > now) {
+                .and_then(|p| p.schedule.as_deref());
+            if !due(
+                schedule,
+                db.last_scheduled_backup.unwrap_or(db.created_at),
+                now,
+            ) {
                 continue;
             }
             // One scheduled backup at a time: a slow one is not stacked.
@@ -822,7 +822,7 @@ impl ControlPlane {
             OperationKind::VerifyBackup,
             &m.database,
             &self.inner.verify,
-            serde_json::json!({ "backup_id": m.id, "manifest": name }),
+            serde_json::json!({ "backup_id": m.id, "manifest": name, "version": m.version }),
         );
         self.inner
             .svc
@@ -1084,16 +1084,27 @@ impl ControlPlane {
             .retain(|k, _| names.contains(k));
         self.run_schedules(&dbs);
         self.run_verify_schedules(&dbs).await;
-        for db in &dbs {
-            if db.state == DatabaseState::Active {
-                self.archive_wal(db).await;
+        for db in dbs.iter().filter(|d| d.state == DatabaseState::Active) {
+            // Resolved once per pass for both archiving and the health check.
+            let spec = match svc.spec(db).await {
+                Ok(spec) => spec,
+                Err(e) => {
+                    tracing::warn!(db = %db.name, error = %e, "engine check failed");
+                    self.inner
+                        .observed
+                        .write()
+                        .unwrap()
+                        .insert(db.name.clone(), OperatingStatus::Offline);
+                    continue;
+                }
+            };
+            if let Some(spec) = &spec {
+                self.archive_wal(db, spec).await;
             }
-        }
-        for db in dbs {
-            if db.state != DatabaseState::Active || self.is_busy(&db.name) {
+            if self.is_busy(&db.name) {
                 continue;
             }
-            let status = match svc.observe_engine(&db).await {
+            let status = match svc.observe_engine(&db.name, spec.as_ref()).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(db = %db.name, error = %e, "engine check failed");
@@ -1113,12 +1124,9 @@ impl ControlPlane {
     /// Ships the WAL files a database's engine left in its spool to the
     /// backup store, oldest first, and records the archive's lag. Runs
     /// beside other operations on the database: WAL keeps coming.
-    async fn archive_wal(&self, db: &DatabaseRecord) {
+    async fn archive_wal(&self, db: &DatabaseRecord, spec: &dbaas_drivers::EngineSpec) {
         let svc = &self.inner.svc;
-        let Ok(Some(spec)) = svc.spec(db).await else {
-            return;
-        };
-        let Some(spool) = svc.drivers.runtime.wal_spool(&spec) else {
+        let Some(spool) = svc.drivers.runtime.wal_spool(spec) else {
             return;
         };
         let mut status = self
@@ -1162,6 +1170,13 @@ impl ControlPlane {
     }
 }
 
+/// True when a cron `schedule` (if any) has fired since `since`.
+fn due(schedule: Option<&str>, since: chrono::DateTime<Utc>, now: chrono::DateTime<Utc>) -> bool {
+    schedule
+        .and_then(|s| next_scheduled(s, since))
+        .is_some_and(|next| next <= now)
+}
+
 /// "X/Y" (hex) as a 64-bit WAL position.
 fn parse_lsn(s: &str) -> Option<u64> {
     let (hi, lo) = s.split_once('/')?;
@@ -1199,6 +1214,3 @@ pub fn connections_dir(data_dir: &std::path::Path) -> PathBuf {
 
 /// Delay before a failed unwind is tried again.
 const UNDO_RETRY: Duration = Duration::from_secs(10);
-
-/// The supervisor's default period.
-pub const DEFAULT_SUPERVISE: Duration = Duration::from_secs(2);

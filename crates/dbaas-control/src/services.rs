@@ -258,21 +258,27 @@ impl Services {
     }
 
     /// Checks a database's engine; restarts it when it died.
-    pub async fn observe_engine(&self, db: &DatabaseRecord) -> Result<OperatingStatus, StepError> {
-        let Some(spec) = self.spec(db).await? else {
+    /// `spec` is the database's engine spec, None when its volume or
+    /// address is gone.
+    pub async fn observe_engine(
+        &self,
+        name: &str,
+        spec: Option<&EngineSpec>,
+    ) -> Result<OperatingStatus, StepError> {
+        let Some(spec) = spec else {
             return Ok(OperatingStatus::Offline);
         };
         let rt = &self.drivers.runtime;
-        match rt.status(&spec).await.map_err(driver_err)? {
+        match rt.status(spec).await.map_err(driver_err)? {
             EngineStatus::Absent => return Ok(OperatingStatus::Offline),
             EngineStatus::Stopped => {
-                tracing::warn!(db = %db.name, "engine is not running; restarting it");
-                rt.ensure_running(&spec).await.map_err(driver_err)?;
-                tracing::info!(db = %db.name, "engine restarted");
+                tracing::warn!(db = name, "engine is not running; restarting it");
+                rt.ensure_running(spec).await.map_err(driver_err)?;
+                tracing::info!(db = name, "engine restarted");
             }
             EngineStatus::Running => {}
         }
-        Ok(if dbaas_postgres::ping(&rt.admin_access(&spec)).await {
+        Ok(if dbaas_postgres::ping(&rt.admin_access(spec)).await {
             OperatingStatus::Online
         } else {
             OperatingStatus::Offline

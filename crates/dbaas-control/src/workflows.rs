@@ -615,13 +615,9 @@ async fn prepare_recovery(
     std::fs::write(&signal, b"")
         .map_err(|e| StepError::new(format!("writing {}: {e}", signal.display())))?;
     for p in [&auto, &signal] {
-        give_to(tools, p)?;
+        tools.give(p).map_err(StepError::new)?;
     }
     Ok(())
-}
-
-fn give_to(tools: &dbaas_drivers::EngineTools, path: &std::path::Path) -> Result<(), StepError> {
-    tools.give(path).map_err(StepError::new)
 }
 
 /// Steps of taking a base backup.
@@ -794,12 +790,10 @@ impl Step<Services> for DrillStep {
     }
 
     async fn undo(&self, svc: &Services, s: &StepCtx<'_>) -> Result<(), StepError> {
-        let Some(tools) = svc
-            .settings
-            .default_versions
-            .get("postgresql")
-            .and_then(|v| svc.drivers.runtime.tools(v))
-        else {
+        // The scratch engine is stopped with the programs of the backup's
+        // own version.
+        let version = s.params()["version"].as_str().unwrap_or_default();
+        let Some(tools) = svc.drivers.runtime.tools(version) else {
             return Ok(());
         };
         dbaas_backup::verify::clean(&drill_dir(svc, s), &tools)

@@ -9,7 +9,8 @@
 //! proxy's memcached, `127.0.0.1:PORT`, flushed to expire tokens) instead. If Swift cannot be started the
 //! tests fail, saying why: they are never skipped.
 
-use std::process::Command;
+mod common;
+
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -59,37 +60,8 @@ fn start_swift() -> Result<Swift, String> {
             memcached,
         });
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/swift");
-    let dir = std::env::temp_dir().join(format!("dbaas-objstore-swift-{}", std::process::id()));
-    let started = std::time::Instant::now();
-    let out = Command::new(script)
-        .arg("start")
-        .arg("--dir")
-        .arg(&dir)
-        .arg("--until-pid")
-        .arg(std::process::id().to_string())
-        .output()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "Swift did not start ({script} start --dir {} exited with {}):\n{}\n\
-             Run that command by hand to see why (it installs Debian's swift packages \
-             if missing, so it needs apt and root or sudo), or point \
-             DBAAS_TEST_SWIFT_AUTH_URL/USER/KEY at a running Swift.",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    eprintln!("swift started in {:.1} s", started.elapsed().as_secs_f64());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let get = |k: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
-            .map(str::to_string)
-            .ok_or_else(|| format!("{script} printed no {k}: {stdout}"))
-    };
+    let vars = common::start_swift("dbaas-objstore-swift", &[])?;
+    let get = |k: &str| common::printed(&vars, k);
     Ok(Swift {
         auth_url: get("SWIFT_AUTH_URL")?,
         user: get("SWIFT_USER")?,

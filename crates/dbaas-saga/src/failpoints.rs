@@ -67,10 +67,6 @@ impl Failpoints {
         self.points.lock().unwrap().insert(name.to_string(), action);
     }
 
-    pub fn clear(&self) {
-        self.points.lock().unwrap().clear();
-    }
-
     fn get(&self, name: &str) -> Option<FailAction> {
         self.points.lock().unwrap().get(name).copied()
     }
