@@ -128,13 +128,33 @@ struct Swift {
 /// script, stopped when the test process exits.
 fn swift() -> &'static Swift {
     static SWIFT: OnceLock<Swift> = OnceLock::new();
+    SWIFT.get_or_init(|| start_swift("dbaas-e2e-swift", &[]))
+}
+
+/// Swift's largest single object here (a production cluster's is 5 GiB).
+const SMALL_MAX_OBJECT: usize = 2 * 1024 * 1024;
+
+/// A second real Swift that refuses any single object above
+/// [`SMALL_MAX_OBJECT`], as a production Swift does above 5 GiB.
+fn small_object_swift() -> &'static Swift {
+    static SWIFT: OnceLock<Swift> = OnceLock::new();
     SWIFT.get_or_init(|| {
+        start_swift(
+            "dbaas-e2e-swift-small",
+            &["--max-file-size", &SMALL_MAX_OBJECT.to_string()],
+        )
+    })
+}
+
+fn start_swift(name: &str, extra: &[&str]) -> Swift {
+    {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/swift");
-        let dir = std::env::temp_dir().join(format!("dbaas-e2e-swift-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let out = Command::new(script)
             .args(["start", "--dir"])
             .arg(&dir)
             .args(["--until-pid", &std::process::id().to_string()])
+            .args(extra)
             .output()
             .expect("run scripts/swift");
         assert!(
@@ -158,7 +178,20 @@ fn swift() -> &'static Swift {
             s3_access_key: get("SWIFT_S3_ACCESS_KEY"),
             s3_secret_key: get("SWIFT_S3_SECRET_KEY"),
         }
-    })
+    }
+}
+
+/// Swift's tempauth: (storage URL, token).
+async fn swift_session(sw: &Swift) -> (String, String) {
+    let resp = reqwest::Client::new()
+        .get(&sw.auth_url)
+        .header("X-Auth-User", &sw.user)
+        .header("X-Auth-Key", &sw.key)
+        .send()
+        .await
+        .unwrap();
+    let h = |k: &str| resp.headers()[k].to_str().unwrap().to_string();
+    (h("x-storage-url"), h("x-auth-token"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,4 +291,84 @@ async fn backups_in_an_s3_store_restore_byte_identical() {
     let done = agent.wait(&restored.id).await;
     assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
     assert_eq!(digest(&agent, "bucketed-copy").await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_with_segments_larger_than_one_swift_object_restores_byte_identical() {
+    let sw = small_object_swift();
+    let container = format!("large-{}", std::process::id());
+    // Swift really refuses a single object above its limit here.
+    let (storage_url, token) = swift_session(sw).await;
+    let http = reqwest::Client::new();
+    let put = |path: String, body: Vec<u8>| {
+        http.put(format!("{storage_url}/{path}"))
+            .header("X-Auth-Token", &token)
+            .body(body)
+            .send()
+    };
+    assert!(put(container.clone(), vec![])
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let too_big = put(
+        format!("{container}/probe"),
+        vec![7u8; SMALL_MAX_OBJECT + 1],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        too_big.status().as_u16(),
+        413,
+        "Swift took an object above its limit"
+    );
+
+    // Backup segments of 3 MiB (above Swift's 2 MiB limit: each must be a
+    // Static Large Object of 1 MiB segments), uploaded 2 at a time.
+    let config = format!(
+        "backup {{\n  store = \"swift\"\n  segment_size_mb = 3\n  parallelism = 2\n  swift {{\n    auth_url = \"{}\"\n    user = \"{}\"\n    key = \"{}\"\n    container = \"{container}\"\n    segment_size_mb = 1\n  }}\n}}\n",
+        sw.auth_url, sw.user, sw.key,
+    );
+    let agent = Agent::start_configured(None, &config);
+    assert_eq!(agent.create("large").await.state, OperationState::Succeeded);
+    fill(&agent, "large", 1000).await;
+    // Rows that do not compress: the backup spans several 3 MiB segments.
+    let conn = agent.client.connection("large").await.unwrap();
+    connect(&conn)
+        .await
+        .batch_execute(
+            "INSERT INTO items SELECT g, (SELECT string_agg(md5(random()::text || g || i), '') \
+             FROM generate_series(1, 64) i) FROM generate_series(1001, 9000) g",
+        )
+        .await
+        .unwrap();
+    let op = agent.client.create_backup("large").await.unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    let backup = agent.client.get_backup(&op.id).await.unwrap();
+    assert!(
+        backup.segments > 2,
+        "expected more segments than the parallelism (2): {backup:?}"
+    );
+    assert!(
+        backup.stored_bytes > 2 * SMALL_MAX_OBJECT as u64,
+        "expected segments above Swift's object limit: {backup:?}"
+    );
+    let expected = digest(&agent, "large").await;
+
+    let restored = agent
+        .client
+        .restore_database(
+            "large-copy",
+            &RestoreDatabaseRequest {
+                from: "large".into(),
+                size_gb: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let done = agent.wait(&restored.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    assert_eq!(digest(&agent, "large-copy").await, expected);
 }
