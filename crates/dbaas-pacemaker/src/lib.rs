@@ -26,8 +26,10 @@
 //! concurrent change is never overwritten), stops and removes a database
 //! ([`Driver::stop`], [`Driver::remove`]) and reports what the cluster does
 //! with it ([`Driver::status`], from `crm_mon`). It runs the Pacemaker
-//! tools through a [`CommandRunner`] — [`LocalRunner`] on this machine —
-//! with argument vectors, never a shell.
+//! tools through a [`CommandRunner`] — [`LocalRunner`] on this machine,
+//! [`SshRunner`] on a host of the pair (each argument quoted for the
+//! remote shell, so the vector arrives intact), [`FirstReachable`] over
+//! both hosts of a pair — with argument vectors, never a spliced line.
 //!
 //! [`Agents::StandIn`] renders the same group with agents that run on a
 //! machine without OpenStack or systemd, so that the driver is tested
@@ -38,6 +40,7 @@
 pub mod driver;
 pub mod names;
 pub mod runner;
+pub mod ssh;
 pub mod status;
 mod xml;
 
@@ -53,6 +56,7 @@ pub use names::{
     ServerId, SubnetId, VolumeId,
 };
 pub use runner::{CommandOutput, CommandRunner, LocalRunner};
+pub use ssh::{shell_quote, FirstReachable, HostKeyPolicy, SshRunner};
 pub use status::{DatabaseStatus, GroupState, ResourceRole, ResourceStatus};
 
 use xml::Node;
