@@ -558,3 +558,100 @@ fn check_parameters(fragment: &str) {
         }
     }
 }
+
+/// The initial placement of the sample group, saved: (state file, node the
+/// group runs on, the other node).
+fn started_pair(dir: &Path) -> (PathBuf, String, String) {
+    let cib = cib_with_fragment(dir);
+    let state = dir.join("state-started.xml");
+    let first = ok(
+        "crm_simulate",
+        &[
+            "-x",
+            path_str(&cib),
+            "-S",
+            "--quorum",
+            "1",
+            "--node-up",
+            NODE_A,
+            "--node-up",
+            NODE_B,
+            "--save-output",
+            path_str(&state),
+        ],
+        None,
+    );
+    let node = group_node(&first);
+    assert_group_started_in_order(&first, &node);
+    let other = if node == NODE_A { NODE_B } else { NODE_A };
+    (state, node, other.to_owned())
+}
+
+#[test]
+fn crm_simulate_restarts_a_failed_nomad_agent_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, node, _) = started_pair(dir.path());
+    let group = common::sample();
+    let nomad = &group.member_ids()[5];
+    // The Nomad agent's 30 s monitor reports a generic error (rc 1) on
+    // the node that runs the group.
+    let injection = format!("{nomad}_monitor_30000@{node}=1");
+    let out = ok(
+        "crm_simulate",
+        &["-x", path_str(&state), "-S", "-i", &injection],
+        None,
+    );
+    let actions: Vec<(String, String, String)> = resource_actions(&out)
+        .into_iter()
+        .filter(|(rsc, action, _)| {
+            group.member_ids().contains(rsc) && (action == "start" || action == "stop")
+        })
+        .collect();
+    // Recovered where it was: stopped and started again on the same node,
+    // and nothing else of the group moved (no fencing, no failover).
+    assert_eq!(
+        actions,
+        [
+            (nomad.clone(), "stop".to_owned(), node.clone()),
+            (nomad.clone(), "start".to_owned(), node.clone()),
+        ],
+        "{out}"
+    );
+    assert!(!out.contains("Fencing "), "{out}");
+    // And it is monitored again after the restart.
+    assert!(
+        resource_actions(&out)
+            .iter()
+            .any(|(rsc, action, on)| rsc == nomad && action.starts_with("monitor") && on == &node),
+        "{out}"
+    );
+}
+
+#[test]
+fn crm_simulate_moves_the_group_off_a_node_put_in_standby() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, node, other) = started_pair(dir.path());
+    // An operator puts the group's node in standby (maintenance of the
+    // host): the same attribute `crm node standby` sets.
+    ok(
+        "crm_attribute",
+        &["--node", &node, "--name", "standby", "--update", "on"],
+        Some(&state),
+    );
+    let out = ok("crm_simulate", &["-x", path_str(&state), "-S"], None);
+    assert!(!out.contains("Fencing "), "a standby is no failure:\n{out}");
+    let group = common::sample();
+    // Stopped on the standby node in reverse order, then started on the
+    // other in order.
+    let stops: Vec<String> = resource_actions(&out)
+        .into_iter()
+        .filter(|(rsc, action, on)| {
+            action == "stop" && on == &node && group.member_ids().contains(rsc)
+        })
+        .map(|(rsc, _, _)| rsc)
+        .collect();
+    let mut reversed = group.member_ids().to_vec();
+    reversed.reverse();
+    assert_eq!(stops, reversed, "{out}");
+    assert_group_started_in_order(&out, &other);
+}

@@ -100,6 +100,23 @@ const HOSTILE: &[&str] = &[
     "a=b",
     "é",
     "a\u{202e}b",
+    // Line and word breaks that are not ASCII whitespace, and look-alikes.
+    "a\rb",
+    "a\u{85}b",
+    "a\u{a0}b",
+    "a\u{200b}b",
+    "\u{ff41}",
+    "a\u{7f}b",
+    // crm shell: comments, escapes, lists, groups; XPath predicates.
+    "a#b",
+    "a\\b",
+    "a|b",
+    "a,b",
+    "a(b)",
+    "a{b}",
+    "a[b]",
+    "a*b",
+    "a%b",
 ];
 
 fn assert_invalid<T: std::fmt::Debug>(kind: &str, value: &str, result: Result<T, Error>) {
@@ -128,6 +145,20 @@ fn hostile_characters_are_refused_by_every_type() {
         assert_invalid("clouds.yaml cloud name", value, CloudName::parse(value));
         let path = format!("/srv/{value}");
         assert_invalid("path", &path, AbsolutePath::parse(&path));
+    }
+}
+
+#[test]
+fn values_that_read_as_options_are_refused() {
+    // pcs, crm and the agents' command lines would take these for options.
+    for value in ["-a", "--force", "-"] {
+        assert_invalid("database name", value, DatabaseName::parse(value));
+        assert_invalid("pair name", value, PairName::parse(value));
+        assert_invalid("node name", value, NodeName::parse(value));
+        assert_invalid("filesystem type", value, FsType::parse(value));
+        assert_invalid("clouds.yaml cloud name", value, CloudName::parse(value));
+        assert_invalid("Cinder volume id", value, VolumeId::parse(value));
+        assert_invalid("path", value, AbsolutePath::parse(value));
     }
 }
 
