@@ -44,11 +44,15 @@ backup {
   archive_timeout_seconds = 60
 
   # swift {
-  #   auth      = "keystone"                  # or "tempauth" (user, key)
-  #   auth_url  = "https://keystone.example.org:5000/v3"
-  #   username  = "dbaas"
-  #   password  = "secret"
-  #   project_name = "dbaas"
+  #   auth      = "keystone"                  # or "tempauth" (auth_url, user, key)
+  #   cloud     = "prod"                      # a cloud of clouds.yaml (+ secure.yaml),
+  #                                           # found like `openstack --os-cloud` does;
+  #                                           # clouds_file = "/etc/dbaas/clouds.yaml"
+  #   # or, without clouds.yaml:
+  #   # auth_url = "https://keystone.example.org:5000/v3"
+  #   # username = "dbaas"
+  #   # password = "secret"
+  #   # project_name = "dbaas"
   #   container = "dbaas-backups"
   #   segment_size_mb = 100                   # Static Large Objects above this
   # }

@@ -193,9 +193,22 @@ pub struct BackupConfig {
 #[serde(deny_unknown_fields)]
 pub struct SwiftStoreConfig {
     /// `tempauth` (Swift's own, `auth_url` ending in /auth/v1.0) or
-    /// `keystone` (v3 password auth; the endpoint comes from the catalog).
+    /// `keystone` (v3; the endpoint comes from the catalog).
     #[serde(default = "tempauth")]
     pub auth: String,
+    /// keystone: the cloud of this name in `clouds.yaml` (with
+    /// `secure.yaml`), found as the `openstack` command finds it
+    /// (`OS_CLIENT_CONFIG_FILE`, the current directory,
+    /// `~/.config/openstack`, `/etc/openstack`) unless `clouds_file` says
+    /// where. Password and application credentials both work; the fields
+    /// below are then not needed.
+    #[serde(default)]
+    pub cloud: Option<String>,
+    /// keystone with `cloud`: the `clouds.yaml` to read.
+    #[serde(default)]
+    pub clouds_file: Option<PathBuf>,
+    /// tempauth: …/auth/v1.0; keystone without `cloud`: Keystone's URL.
+    #[serde(default)]
     pub auth_url: String,
     /// tempauth: `account:user`.
     #[serde(default)]
@@ -238,8 +251,21 @@ fn default_swift_segment_mb() -> u64 {
 impl SwiftStoreConfig {
     fn check(&self, at: &str) -> Result<(), String> {
         match self.auth.as_str() {
+            "tempauth" if self.cloud.is_some() => Err(format!(
+                "{at}: cloud names a clouds.yaml cloud, which is for auth = \"keystone\""
+            )),
+            "tempauth" if self.auth_url.is_empty() => {
+                Err(format!("{at}: tempauth needs auth_url (…/auth/v1.0)"))
+            }
             "tempauth" if self.user.is_some() && self.key.is_some() => Ok(()),
             "tempauth" => Err(format!("{at}: tempauth needs user and key")),
+            "keystone" if self.cloud.as_deref() == Some("") => {
+                Err(format!("{at}: cloud is empty; name a cloud of clouds.yaml"))
+            }
+            "keystone" if self.cloud.is_some() => Ok(()),
+            "keystone" if self.auth_url.is_empty() => Err(format!(
+                "{at}: keystone needs cloud (a clouds.yaml cloud) or auth_url, username, password and project_name"
+            )),
             "keystone"
                 if self.username.is_some()
                     && self.password.is_some()
@@ -550,5 +576,28 @@ mod tests {
         let e = AgentConfig::parse("data_dir = \"/x\"\nlocal { address_pool = \"nope\" }\n")
             .unwrap_err();
         assert!(e.contains("address_pool"), "{e}");
+    }
+
+    #[test]
+    fn a_swift_store_authenticates_from_a_clouds_yaml_cloud_or_explicit_fields() {
+        let with = |swift: &str| {
+            AgentConfig::parse(&format!(
+                "data_dir = \"/x\"\nbackup {{\n  store = \"swift\"\n  swift {{\n{swift}\n  }}\n}}\n"
+            ))
+        };
+        let cfg = with("auth = \"keystone\"\ncloud = \"prod\"").unwrap();
+        let sw = cfg.backup.swift.unwrap();
+        assert_eq!(sw.cloud.as_deref(), Some("prod"));
+        assert!(sw.auth_url.is_empty());
+        with("auth = \"keystone\"\nauth_url = \"http://ks:5000\"\nusername = \"u\"\npassword = \"p\"\nproject_name = \"p\"")
+            .unwrap();
+        let e = with("auth = \"keystone\"").unwrap_err();
+        assert!(e.contains("cloud") && e.contains("auth_url"), "{e}");
+        let e = with("auth = \"keystone\"\ncloud = \"\"").unwrap_err();
+        assert!(e.contains("cloud is empty"), "{e}");
+        let e = with("cloud = \"prod\"\nuser = \"a:b\"\nkey = \"k\"").unwrap_err();
+        assert!(e.contains("keystone"), "{e}");
+        let e = with("user = \"a:b\"\nkey = \"k\"").unwrap_err();
+        assert!(e.contains("auth_url"), "{e}");
     }
 }

@@ -156,7 +156,9 @@ fn open_store(
     }
     match (kind, swift) {
         ("swift", Some(sw)) => {
-            let auth = if sw.auth == "keystone" {
+            let auth = if let (true, Some(cloud)) = (sw.auth == "keystone", &sw.cloud) {
+                SwiftAuth::KeystoneRequest(keystone_from_cloud(sw, cloud)?)
+            } else if sw.auth == "keystone" {
                 SwiftAuth::Keystone(KeystoneAuth {
                     auth_url: sw.auth_url.clone(),
                     username: sw.username.clone().unwrap_or_default(),
@@ -192,6 +194,42 @@ fn open_store(
             ))
         }
     }
+}
+
+/// The Keystone token request of a `clouds.yaml` cloud (with its
+/// `secure.yaml`), read the way the `openstack` command reads it.
+fn keystone_from_cloud(
+    sw: &dbaas_config::SwiftStoreConfig,
+    cloud: &str,
+) -> Result<dbaas_objstore::KeystoneRequest, String> {
+    use dbaas_openstack::{CloudConfig, ConfigSources};
+    let c = match &sw.clouds_file {
+        Some(path) => {
+            let secure = path.with_file_name("secure.yaml");
+            CloudConfig::from_clouds_yaml(path, Some(&secure), cloud)
+        }
+        None => {
+            let process = ConfigSources::from_process();
+            let var = |k: &str| match k {
+                "OS_CLOUD" => Some(cloud.to_string()),
+                _ => std::env::var(k).ok(),
+            };
+            CloudConfig::load(&ConfigSources {
+                var: &var,
+                cwd: process.cwd,
+                system_dir: process.system_dir,
+            })
+        }
+    }
+    .map_err(|e| format!("swift: cloud {cloud:?}: {e}"))?;
+    let body = serde_json::to_value(c.auth_request())
+        .map_err(|e| format!("swift: cloud {cloud:?}: {e}"))?;
+    Ok(dbaas_objstore::KeystoneRequest {
+        auth_url: c.identity_v3_url(),
+        body,
+        region_name: sw.region_name.clone().or(c.region_name),
+        interface: c.interface,
+    })
 }
 
 impl Services {

@@ -26,7 +26,7 @@ use bytes::Bytes;
 
 pub use local::LocalStore;
 pub use s3::{S3Config, S3Store};
-pub use swift::{KeystoneAuth, Secret, SwiftAuth, SwiftConfig, SwiftStore};
+pub use swift::{KeystoneAuth, KeystoneRequest, Secret, SwiftAuth, SwiftConfig, SwiftStore};
 
 /// User metadata of an object: lower-case keys of `[a-z0-9-]` (at most 64
 /// bytes) to printable ASCII values (at most 256 bytes). The key `sha256` is

@@ -74,6 +74,36 @@ pub enum SwiftAuth {
     /// Keystone v3 password authentication scoped to a project; the Swift
     /// endpoint comes from the token's catalog.
     Keystone(KeystoneAuth),
+    /// Keystone v3 with a ready-made `POST /v3/auth/tokens` body, as a
+    /// `clouds.yaml` cloud yields it (password or application
+    /// credential); built in code, never read from configuration.
+    #[serde(skip)]
+    KeystoneRequest(KeystoneRequest),
+}
+
+/// A Keystone v3 token request: where, the body, and which endpoint of the
+/// catalog to use.
+#[derive(Clone)]
+pub struct KeystoneRequest {
+    /// Keystone's URL, with or without the trailing `/v3`.
+    pub auth_url: String,
+    /// The whole request body (`{"auth": {...}}`); it holds a secret.
+    pub body: serde_json::Value,
+    /// The catalog region to use; any region if `None`.
+    pub region_name: Option<String>,
+    /// The endpoint interface (`public`, `internal`, `admin`).
+    pub interface: String,
+}
+
+impl std::fmt::Debug for KeystoneRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeystoneRequest")
+            .field("auth_url", &self.auth_url)
+            .field("body", &"***")
+            .field("region_name", &self.region_name)
+            .field("interface", &self.interface)
+            .finish()
+    }
 }
 
 /// Keystone v3 password credentials, with the field names of an OpenStack
@@ -401,6 +431,7 @@ impl SwiftStore {
         match &self.inner.cfg.auth {
             SwiftAuth::TempAuth { auth_url, .. } => auth_url,
             SwiftAuth::Keystone(k) => &k.auth_url,
+            SwiftAuth::KeystoneRequest(k) => &k.auth_url,
         }
     }
 
@@ -446,12 +477,6 @@ impl SwiftStore {
                 }
             }
             SwiftAuth::Keystone(k) => {
-                let base = k.auth_url.trim_end_matches('/');
-                let url = if base.ends_with("/v3") {
-                    format!("{base}/auth/tokens")
-                } else {
-                    format!("{base}/v3/auth/tokens")
-                };
                 let body = serde_json::json!({"auth": {
                     "identity": {"methods": ["password"], "password": {"user": {
                         "name": k.username,
@@ -463,36 +488,58 @@ impl SwiftStore {
                         "domain": {"name": k.project_domain_name},
                     }},
                 }});
-                let resp = self
-                    .inner
-                    .http
-                    .post(&url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| fail(&url, format!("{e}: is the URL right and Keystone up?")))?;
-                let status = resp.status();
-                if !status.is_success() {
-                    return Err(fail(
-                        &url,
-                        format!(
-                            "HTTP {}: check username, password, project_name and the domain names",
-                            status.as_u16()
-                        ),
-                    ));
-                }
-                let token = header(resp.headers(), "x-subject-token")
-                    .ok_or_else(|| fail(&url, "the answer has no X-Subject-Token".into()))?
-                    .to_string();
-                let body: serde_json::Value = resp
-                    .json()
-                    .await
-                    .map_err(|e| fail(&url, format!("unreadable token body: {e}")))?;
-                let storage_url = catalog_endpoint(&body, &k.interface, k.region_name.as_deref())
-                    .map_err(|d| fail(&url, d))?;
-                Ok(Session { storage_url, token })
+                self.keystone_session(&KeystoneRequest {
+                    auth_url: k.auth_url.clone(),
+                    body,
+                    region_name: k.region_name.clone(),
+                    interface: k.interface.clone(),
+                })
+                .await
             }
+            SwiftAuth::KeystoneRequest(k) => self.keystone_session(k).await,
         }
+    }
+
+    /// A token from Keystone, and the object-store endpoint of its catalog.
+    async fn keystone_session(&self, k: &KeystoneRequest) -> Result<Session, Error> {
+        let fail = |url: &str, detail: String| Error::Auth {
+            url: url.to_string(),
+            detail,
+        };
+        let base = k.auth_url.trim_end_matches('/');
+        let url = if base.ends_with("/v3") {
+            format!("{base}/auth/tokens")
+        } else {
+            format!("{base}/v3/auth/tokens")
+        };
+        let resp = self
+            .inner
+            .http
+            .post(&url)
+            .json(&k.body)
+            .send()
+            .await
+            .map_err(|e| fail(&url, format!("{e}: is the URL right and Keystone up?")))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(fail(
+                &url,
+                format!(
+                    "HTTP {}: check the credentials (user, password or application credential), the project and the domain names",
+                    status.as_u16()
+                ),
+            ));
+        }
+        let token = header(resp.headers(), "x-subject-token")
+            .ok_or_else(|| fail(&url, "the answer has no X-Subject-Token".into()))?
+            .to_string();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| fail(&url, format!("unreadable token body: {e}")))?;
+        let storage_url = catalog_endpoint(&body, &k.interface, k.region_name.as_deref())
+            .map_err(|d| fail(&url, d))?;
+        Ok(Session { storage_url, token })
     }
 
     async fn session(&self) -> Result<Session, Error> {
