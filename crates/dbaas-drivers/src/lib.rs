@@ -11,6 +11,9 @@
 //! that is not there succeeds. That is what lets a saga re-run a step after
 //! a crash without leaking or duplicating anything.
 
+pub mod ha;
+pub use ha::{HaFloatingIp, HaGroup, HaGroupDriver, HaMount, HaNode, HaStatus, HostPair, NoHa};
+
 use std::path::PathBuf;
 
 use async_trait::async_trait;

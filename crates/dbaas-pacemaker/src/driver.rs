@@ -39,7 +39,7 @@ use tracing::{debug, info};
 use crate::runner::{CommandOutput, CommandRunner};
 use crate::status::{DatabaseStatus, ResourceRole};
 use crate::xml::{Node, ParseError};
-use crate::{group_id, DatabaseName, Fragment, OPENSTACK_INFO_CLONE};
+use crate::{group_id, member_ids, DatabaseName, Fragment, OPENSTACK_INFO_CLONE};
 
 /// `cibadmin`'s exit code when a diff's source version is older than the
 /// CIB (`CRM_EX_OLD`).
@@ -254,6 +254,14 @@ impl<R: CommandRunner> Driver<R> {
             .map_err(|e| output_error("crm_mon", e))
     }
 
+    /// The databases whose group the CIB holds: every group `g-NAME` whose
+    /// members are exactly the members dbaas makes for NAME, so that groups
+    /// made by others are never taken for a database.
+    pub async fn databases(&self) -> Result<Vec<DatabaseName>, DriverError> {
+        let (_, cib) = self.query().await?;
+        Ok(databases_in(&cib))
+    }
+
     /// Reads the CIB, computes changes with `compute` (which also says
     /// whether what it looked for was there), writes them; again on a
     /// concurrent change. Returns what `compute` said last.
@@ -444,6 +452,21 @@ fn references(c: &Node, rsc: &str) -> bool {
         || c.children_named("resource_set")
             .flat_map(|s| s.children_named("resource_ref"))
             .any(|r| r.id() == rsc)
+}
+
+/// The databases whose group `cib` holds (see [`Driver::databases`]).
+fn databases_in(cib: &Node) -> Vec<DatabaseName> {
+    let Some(resources) = section(cib, "resources") else {
+        return Vec::new();
+    };
+    resources
+        .children_named("group")
+        .filter_map(|g| {
+            let database = DatabaseName::parse(g.id().strip_prefix("g-")?).ok()?;
+            let members: Vec<&str> = g.children_named("primitive").map(Node::id).collect();
+            (members == member_ids(&database)).then_some(database)
+        })
+        .collect()
 }
 
 /// The changes that make `cib` hold `desired` (a `<configuration>`).
@@ -787,6 +810,41 @@ mod tests {
                 "/cib/configuration/resources/primitive[@id='fence-n1']",
             ]
         );
+    }
+
+    #[test]
+    fn only_groups_shaped_as_dbaas_makes_them_are_databases() {
+        let members = |d: &str| {
+            member_ids(&DatabaseName::parse(d).unwrap())
+                .iter()
+                .map(|m| {
+                    format!(
+                        r#"<primitive id="{m}" class="ocf" provider="heartbeat" type="Dummy"/>"#
+                    )
+                })
+                .collect::<String>()
+        };
+        let config = format!(
+            r#"<configuration><resources>
+              <group id="g-orders">{}</group>
+              <group id="g-dbaas-billing-0a1b2c3d"><meta_attributes id="m"/>{}</group>
+              <group id="g-web"><primitive id="web-a" class="ocf" provider="heartbeat" type="Dummy"/></group>
+              <group id="g-half">{}</group>
+              <group id="g-Bad">{}</group>
+              <group id="apache">{}</group>
+            </resources></configuration>"#,
+            members("orders"),
+            members("dbaas-billing-0a1b2c3d"),
+            // Only the first member: not a group dbaas made.
+            members("half").split_inclusive("/>").next().unwrap(),
+            members("orders"),
+            members("orders"),
+        );
+        let names: Vec<String> = databases_in(&cib(&config))
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(names, ["orders", "dbaas-billing-0a1b2c3d"]);
     }
 
     #[test]

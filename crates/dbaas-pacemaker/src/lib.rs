@@ -31,6 +31,11 @@
 //! remote shell, so the vector arrives intact), [`FirstReachable`] over
 //! both hosts of a pair — with argument vectors, never a spliced line.
 //!
+//! [`PacemakerHa`] is the workflows' `HaGroupDriver` (from
+//! `dbaas-drivers`) over one such driver per host pair, and
+//! [`render_create`] renders what its `ensure` applies from the same
+//! inputs.
+//!
 //! [`Agents::StandIn`] renders the same group with agents that run on a
 //! machine without OpenStack or systemd, so that the driver is tested
 //! against a real one-node cluster (`tests/cluster.rs`).
@@ -38,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod driver;
+pub mod ha;
 pub mod names;
 pub mod runner;
 pub mod ssh;
@@ -51,6 +57,7 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 
 pub use driver::{Applied, Driver, DriverError, WaitPolicy};
+pub use ha::{render_create, ssh_pair, PacemakerHa};
 pub use names::{
     AbsolutePath, CloudName, DatabaseName, Error, FloatingIpId, FsType, NodeName, PairName,
     ServerId, SubnetId, VolumeId,
@@ -226,6 +233,20 @@ impl Fragment {
 /// The id of the group of `database`, `g-NAME`.
 pub fn group_id(database: &DatabaseName) -> String {
     format!("g-{database}")
+}
+
+/// The ids of the members of the group of `database`, in start order:
+/// volume, data filesystem, WAL filesystem, floating IP, docker, nomad.
+pub fn member_ids(database: &DatabaseName) -> [String; 6] {
+    let d = database;
+    [
+        format!("{d}-volume"),
+        format!("{d}-fs-data"),
+        format!("{d}-fs-wal"),
+        format!("{d}-floating-ip"),
+        format!("{d}-docker"),
+        format!("{d}-nomad"),
+    ]
 }
 
 /// An operation and its timing, as Pacemaker `op` elements take them.
@@ -418,15 +439,7 @@ impl DatabaseGroup {
     /// The ids of the group's members, in start order: volume, data
     /// filesystem, WAL filesystem, floating IP, docker, nomad.
     pub fn member_ids(&self) -> [String; 6] {
-        let d = &self.database;
-        [
-            format!("{d}-volume"),
-            format!("{d}-fs-data"),
-            format!("{d}-fs-wal"),
-            format!("{d}-floating-ip"),
-            format!("{d}-docker"),
-            format!("{d}-nomad"),
-        ]
+        member_ids(&self.database)
     }
 
     /// The id of the fencing device that fences `node`, `fence-NODE`.

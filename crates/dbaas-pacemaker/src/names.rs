@@ -91,11 +91,33 @@ macro_rules! checked_string {
     };
 }
 
+/// Longest database name here: the instance name `dbaas-NAME-ID8` of the
+/// longest name the API accepts (6 + 48 + 9 characters).
+const MAX_DATABASE_NAME: usize = 63;
+
 fn check_database_name(value: &str) -> Result<(), Error> {
-    // The API's rule, applied again: a fragment may be rendered from a
-    // stored record, and the one rule lives in dbaas-model.
-    dbaas_model::validate::validate_name(value)
-        .map_err(|e| invalid("database name", value, e.message))
+    // The API's alphabet, applied again (a fragment may be rendered from a
+    // stored record), with room for the instance name the workflows name
+    // resources by.
+    const KIND: &str = "database name";
+    const RULE: &str = "database names (and the instance names dbaas-NAME-ID8 made of them) are 1 to 63 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen";
+    check_alphabet(
+        KIND,
+        value,
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+        RULE,
+    )?;
+    if value.len() > MAX_DATABASE_NAME {
+        return Err(invalid(
+            KIND,
+            value,
+            format!("it is {} characters long; {RULE}", value.len()),
+        ));
+    }
+    if !value.starts_with(|c: char| c.is_ascii_lowercase()) || value.ends_with('-') {
+        return Err(invalid(KIND, value, RULE));
+    }
+    Ok(())
 }
 
 fn check_pair_name(value: &str) -> Result<(), Error> {
@@ -238,8 +260,9 @@ fn check_cloud_name(value: &str) -> Result<(), Error> {
 }
 
 checked_string!(
-    /// A database name, by the API's rule (`[a-z][a-z0-9-]*`, at most 48
-    /// characters). It prefixes every resource id of the database's group.
+    /// A database name by the API's alphabet (`[a-z][a-z0-9-]*`), at most
+    /// 63 characters so that the instance name `dbaas-NAME-ID8` fits. It
+    /// prefixes every resource id of the database's group.
     DatabaseName,
     check_database_name
 );

@@ -178,10 +178,19 @@ fn the_error_names_the_character_and_the_rule() {
 
 #[test]
 fn names_follow_their_rules() {
-    for ok in ["orders-db", "a", "db2"] {
+    // Instance names too: the longest API name (48) as dbaas-NAME-ID8.
+    let longest = format!("dbaas-{}-0a1b2c3d", "a".repeat(48));
+    assert_eq!(longest.len(), 63);
+    for ok in [
+        "orders-db",
+        "a",
+        "db2",
+        "dbaas-orders-db-0a1b2c3d",
+        &longest,
+    ] {
         DatabaseName::parse(ok).unwrap();
     }
-    for bad in ["Orders", "2db", "db-", "orders_db", &"a".repeat(49)] {
+    for bad in ["Orders", "2db", "db-", "orders_db", &"a".repeat(64)] {
         assert_invalid("database name", bad, DatabaseName::parse(bad));
     }
     for ok in ["db-host-a", "DB1", "host.example.com", "1host"] {
