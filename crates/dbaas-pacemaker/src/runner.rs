@@ -1,12 +1,11 @@
 //! How the driver runs the Pacemaker tools: an interface, so that the same
 //! driver runs them on this machine (tests, a control plane on a cluster
-//! node) or, later, on a host of the pair over SSH.
+//! node) or on a host of the pair over SSH ([`crate::ssh`]).
 //!
 //! A command is a program and a vector of arguments, never a shell line:
 //! values (ids, XML) are single arguments and cannot be re-parsed into
-//! words or commands. An SSH implementation will have to keep that promise
-//! itself (ssh joins its arguments into one remote shell line, so it must
-//! quote each argument).
+//! words or commands. The SSH runner keeps that promise itself (ssh joins
+//! its arguments into one remote shell line, so it quotes each argument).
 
 use std::io;
 use std::path::{Path, PathBuf};

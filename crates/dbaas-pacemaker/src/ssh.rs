@@ -392,6 +392,20 @@ impl<R: CommandRunner> FirstReachable<R> {
     }
 }
 
+impl FirstReachable<SshRunner> {
+    /// Makes the tools on every host work on the CIB file at `path` there
+    /// ([`SshRunner::with_cib_file`]).
+    pub fn with_cib_file(self, path: &AbsolutePath) -> Self {
+        FirstReachable {
+            runners: self
+                .runners
+                .into_iter()
+                .map(|r| r.with_cib_file(path))
+                .collect(),
+        }
+    }
+}
+
 #[async_trait]
 impl<R: CommandRunner> CommandRunner for FirstReachable<R> {
     async fn run(&self, program: &str, args: &[String]) -> io::Result<CommandOutput> {

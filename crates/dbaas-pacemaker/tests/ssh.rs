@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use dbaas_drivers::ha::HaGroupDriver;
 use dbaas_pacemaker::{
-    AbsolutePath, Agents, Applied, CommandRunner, Driver, FirstReachable, GroupState,
-    HostKeyPolicy, SshRunner,
+    ssh_pair, AbsolutePath, Agents, Applied, CloudName, CommandRunner, Credentials, Driver,
+    FirstReachable, GroupState, HostKeyPolicy, PacemakerHa, PairName, SshRunner,
 };
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -515,4 +516,57 @@ async fn the_driver_applies_reads_and_removes_through_ssh() {
     let at = epoch(&cib);
     driver.remove(&group.database).await.unwrap();
     assert_eq!(epoch(&cib), at, "removing what is gone writes nothing");
+}
+
+#[tokio::test]
+async fn the_ha_driver_reaches_a_pair_through_its_first_reachable_host() {
+    let sshd = sshd_or_skip!();
+    let cib = pair_cib(sshd.dir.path());
+    // As configured for a pair: its two hosts, the SSH user, key and
+    // known_hosts. The first host is down (nothing listens on 127.0.0.2).
+    let runner = ssh_pair(
+        &["127.0.0.2", "127.0.0.1"],
+        sshd.port,
+        &sshd.user,
+        &abs(&sshd.path("client_key")),
+        &HostKeyPolicy::Strict(abs(&sshd.known_hosts())),
+    )
+    .unwrap()
+    .with_cib_file(&abs(&cib));
+    let ha = PacemakerHa::new(Credentials::Cloud(CloudName::parse("dbaas").unwrap()))
+        .pair(PairName::parse(common::PAIR).unwrap(), Driver::new(runner));
+    let group = common::sample();
+    let ha_group = dbaas_drivers::ha::HaGroup {
+        database: "dbaas-orders-db-0a1b2c3d".into(),
+        pair: dbaas_drivers::ha::HostPair {
+            id: common::PAIR.into(),
+            nodes: group.nodes.clone().map(|n| dbaas_drivers::ha::HaNode {
+                name: n.name.to_string(),
+                server_id: n.server.to_string(),
+            }),
+        },
+        volume_id: group.volume.to_string(),
+        data: dbaas_drivers::ha::HaMount {
+            device: group.data.device.as_str().into(),
+            directory: group.data.directory.as_str().into(),
+            fstype: group.data.fstype.to_string(),
+        },
+        wal: dbaas_drivers::ha::HaMount {
+            device: group.wal.device.as_str().into(),
+            directory: group.wal.directory.as_str().into(),
+            fstype: group.wal.fstype.to_string(),
+        },
+        floating_ip: dbaas_drivers::ha::HaFloatingIp {
+            id: group.floating_ip.ip_id.to_string(),
+            address: "203.0.113.10".parse().unwrap(),
+            subnet_id: group.floating_ip.subnet_id.to_string(),
+        },
+    };
+    let before = epoch(&cib);
+    ha.ensure(&ha_group).await.unwrap();
+    ha.ensure(&ha_group).await.unwrap();
+    assert_eq!(epoch(&cib), before + 1);
+    assert_eq!(ha.list().await.unwrap(), ["dbaas-orders-db-0a1b2c3d"]);
+    ha.remove("dbaas-orders-db-0a1b2c3d").await.unwrap();
+    assert!(ha.list().await.unwrap().is_empty());
 }
