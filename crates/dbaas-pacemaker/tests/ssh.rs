@@ -570,3 +570,13 @@ async fn the_ha_driver_reaches_a_pair_through_its_first_reachable_host() {
     ha.remove("dbaas-orders-db-0a1b2c3d").await.unwrap();
     assert!(ha.list().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_command_that_hangs_is_given_up_after_the_timeout() {
+    let sshd = sshd_or_skip!();
+    let runner = sshd.runner().timeout(Duration::from_secs(2));
+    let began = Instant::now();
+    let err = runner.run("sleep", &["30".into()]).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(began.elapsed() < Duration::from_secs(10), "{err}");
+}
