@@ -110,6 +110,11 @@ async fn a_restore_has_exactly_the_rows_of_its_backup_and_backups_outlive_their_
         listed.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
         vec![b.id.as_str()]
     );
+    // The catalog is in the store: the database's index names the backup.
+    let index = store_files(&agent, "index.json");
+    assert_eq!(index.len(), 1, "one index: {index:?}");
+    let index_text = String::from_utf8_lossy(&std::fs::read(&index[0]).unwrap()).into_owned();
+    assert!(index_text.contains(&b.id), "{index_text}");
 
     // Rows written after the backup are not in a restore of it.
     fill(&agent, "ledger", 5001, 6000).await;
@@ -154,6 +159,11 @@ async fn a_restore_has_exactly_the_rows_of_its_backup_and_backups_outlive_their_
     let del = agent.client.delete_backup(&b.id).await.unwrap();
     assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
     assert_eq!(store_files(&agent, &b.id), Vec::<PathBuf>::new());
+    assert_eq!(
+        store_files(&agent, "index.json"),
+        Vec::<PathBuf>::new(),
+        "the index went with the last backup"
+    );
     let gone = agent.client.get_backup(&b.id).await.expect_err("deleted");
     assert!(gone.to_string().contains("no backup"), "{gone}");
 

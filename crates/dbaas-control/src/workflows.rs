@@ -677,6 +677,13 @@ impl Step<Services> for BackupStep {
                 })
                 .await
                 .map_err(|e| StepError::new(e.0))?;
+                // Listed only once complete: the index names it after its
+                // manifest is written (a crash before this re-runs the step).
+                dbaas_backup::index_backup(svc.backups.as_ref(), &m)
+                    .await
+                    .map_err(|e| {
+                        StepError::new(format!("recording the backup in the index: {e}"))
+                    })?;
                 Ok(
                     json!({ "segments": m.segments.len(), "stored_bytes": m.stored_bytes(), "stop_lsn": m.stop_lsn }),
                 )
