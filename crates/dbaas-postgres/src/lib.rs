@@ -71,11 +71,16 @@ pub fn server_conf(
         // The file appears under its final name only once complete (cp to
         // a temporary name, then mv), and an existing file is never
         // overwritten: PostgreSQL may retry a file it already archived.
+        // Success is reported only once the copy and its name are on disk
+        // (sync FILE, sync DIR): PostgreSQL recycles the segment as soon
+        // as the command succeeds, so a copy still in the page cache would
+        // be lost with the host.
         let final_path = format!("{}/%f", a.spool_dir);
         let command = format!(
-            "test ! -f {dst} && cp %p {tmp} && mv {tmp} {dst}",
+            "test ! -f {dst} && cp %p {tmp} && sync {tmp} && mv {tmp} {dst} && sync {dir}",
             dst = shell_quote(&final_path),
             tmp = shell_quote(&format!("{final_path}.part")),
+            dir = shell_quote(&a.spool_dir),
         );
         conf.push_str(&format!(
             "wal_level = replica\narchive_mode = on\narchive_command = {}\narchive_timeout = {}\n",
@@ -422,6 +427,9 @@ mod tests {
         let expected = r"archive_command = 'test ! -f ''/v/it''\\''''s/%f'' && cp %p";
         assert!(c.contains(expected), "{c}");
         assert!(c.contains("archive_timeout = 60"));
+        // Durable before success: the copy, then the directory entry.
+        assert!(c.contains(r"&& sync ''/v/it''\\''''s/%f.part'' && mv"), "{c}");
+        assert!(c.contains(r"&& sync ''/v/it''\\''''s'''"), "{c}");
         assert_eq!(shell_quote("a'b"), r"'a'\''b'");
     }
 }
