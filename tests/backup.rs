@@ -403,6 +403,33 @@ async fn a_point_in_time_restore_has_exactly_the_rows_committed_up_to_the_target
     assert_eq!(count(&agent, "clock-at-t").await, 210);
     wait_archived(&agent, "clock-at-t").await;
 
+    // The restored database runs on a new timeline; its own backups and
+    // WAL restore to a point in time too (history files included).
+    let b2 = backup(&agent, "clock-at-t").await;
+    assert_eq!(b2.timeline, 2, "{b2:?}");
+    fill(&agent, "clock-at-t", 1011, 1020).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let t2 = engine_now(&agent, "clock-at-t").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    fill(&agent, "clock-at-t", 1021, 1030).await;
+    wait_archived(&agent, "clock-at-t").await;
+    let op = agent
+        .client
+        .restore_database(
+            "clock-tl2-at-t2",
+            &RestoreDatabaseRequest {
+                from: "clock-at-t".into(),
+                target_time: Some(t2),
+                size_gb: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let done = agent.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    assert_eq!(count(&agent, "clock-tl2-at-t2").await, 220);
+
     // Without a target, the restore stops at the backup's end.
     assert_eq!(
         restore(&agent, "clock-at-backup", "clock", None)
