@@ -16,6 +16,12 @@ use dbaas_model::{DatabaseRecord, OperationRecord, SqlOutput};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
+#[cfg(feature = "testing")]
+pub mod contract;
+mod state_store;
+
+pub use state_store::StateStore;
+
 const DATABASES: TableDefinition<&str, &[u8]> = TableDefinition::new("databases");
 const OPERATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("operations");
 /// Address allocations: "host:port" -> owner key.
@@ -30,6 +36,15 @@ pub enum StoreError {
     PoolExhausted(usize),
     #[error("state store: {0}")]
     Backend(String),
+    /// A replicated store refused a write because this agent's leadership
+    /// generation is no longer the current one (another agent leads now).
+    /// Nothing was written.
+    #[error("write refused, this agent no longer leads: {0}")]
+    Fenced(String),
+    /// A replicated store's check-and-set kept losing to concurrent writers
+    /// of the same record. Nothing was written; retrying later may succeed.
+    #[error("state store: {0}")]
+    Contended(String),
 }
 
 macro_rules! backend_from {
