@@ -25,9 +25,11 @@
 //! into one stream, cut into fixed-size segments, and the segments are
 //! uploaded in parallel with bounded memory (segment size × parallelism).
 //! Restore downloads segments in order (prefetching in parallel), checks
-//! each against the manifest, decompresses, and feeds `tar -x` running as
-//! the engine's user.
+//! each against the manifest, decompresses and extracts the tar in
+//! process, files written and fsynced by a pool of threads and given to
+//! the engine's user (see `extract`).
 
+pub mod extract;
 mod manifest;
 mod pipeline;
 pub mod verify;

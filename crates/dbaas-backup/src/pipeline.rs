@@ -108,6 +108,12 @@ pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
         settings.compression_level,
     )
     .map_err(|e| err(format!("starting compression: {e}")))?;
+    // Compression on worker threads (one per core, as `zstd -T0` would),
+    // so that it keeps up with pg_basebackup: the calling task only hands
+    // input over and collects output.
+    encoder
+        .multithread(compression_workers())
+        .map_err(|e| err(format!("starting compression workers: {e}")))?;
     let limit = Arc::new(tokio::sync::Semaphore::new(settings.parallelism.max(1)));
     let mut uploads = tokio::task::JoinSet::new();
     let mut index = 0usize;
@@ -242,6 +248,14 @@ pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
     Ok(manifest)
 }
 
+/// zstd workers for a backup: one per core, at most 4.
+fn compression_workers() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4) as u32
+}
+
 async fn cluster_identity(access: &AdminAccess) -> Result<(String, u32), BackupError> {
     let c = dbaas_postgres::connect(access, &access.superuser, "postgres")
         .await
@@ -277,6 +291,15 @@ fn last_line(s: &str) -> String {
 /// (its parent must). Every segment is checked against the manifest (size
 /// and SHA-256) before its bytes are used; a missing, truncated or
 /// corrupted segment fails the restore with its name.
+///
+/// Segments are downloaded `parallelism` at a time ahead of their use;
+/// one thread decompresses and reads the tar stream, and a pool of
+/// `parallelism` threads writes and fsyncs the files (see
+/// [`crate::extract`]), so that downloading, decompressing and writing
+/// overlap and memory stays at a few segments. The target is the agent's
+/// (mode 0700) until everything in it is in place and durable; every
+/// entry is given to the engine's user as it is made, the target itself
+/// last.
 pub async fn restore(
     store: Arc<dyn ObjectStore>,
     manifest: &BackupManifest,
@@ -285,48 +308,32 @@ pub async fn restore(
     parallelism: usize,
 ) -> Result<(), BackupError> {
     manifest.check()?;
-    std::fs::create_dir(target).map_err(|e| err(format!("creating {}: {e}", target.display())))?;
+    let owner = engine_owner(tools)?;
     {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(target)
+            .map_err(|e| err(format!("creating {}: {e}", target.display())))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| err(e.to_string()))?;
     }
-    tools.give(target).map_err(err)?;
 
-    let mut tar = tools
-        .command("/bin/tar")
-        .arg("-x")
-        .arg("-f")
-        .arg("-")
-        .arg("-C")
-        .arg(target)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| err(format!("starting tar: {e}")))?;
-    let tar_in = tar
-        .stdin
-        .take()
-        .expect("piped")
-        .into_owned_fd()
-        .map_err(|e| err(format!("tar's input: {e}")))?;
-    // Decompression runs on a thread of its own, writing straight into
-    // tar's input in bounded chunks, so that downloading, decompressing
-    // and extracting overlap and memory stays at a few segments (not a
-    // segment's uncompressed size).
-    let (to_decoder, mut from_downloads) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let (to_extractor, from_downloads) = tokio::sync::mpsc::channel::<Bytes>(2);
     let id = manifest.id.clone();
-    let decoder = tokio::task::spawn_blocking(move || -> Result<(), BackupError> {
-        let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(tar_in));
-        let mut d = zstd::stream::write::Decoder::new(out).map_err(|e| err(e.to_string()))?;
-        while let Some(data) = from_downloads.blocking_recv() {
-            d.write_all(&data)
-                .map_err(|e| err(format!("decompressing backup {id} into tar: {e}")))?;
-        }
-        d.flush()
-            .map_err(|e| err(format!("decompressing backup {id} into tar: {e}")))?;
+    let dir = target.to_path_buf();
+    let options = crate::extract::Options {
+        writers: parallelism.clamp(2, 16),
+        owner,
+        fsync: true,
+    };
+    let extractor = tokio::task::spawn_blocking(move || -> Result<(), BackupError> {
+        let input = crate::extract::ChannelReader::new(from_downloads);
+        let decoder = zstd::stream::read::Decoder::with_buffer(input)
+            .map_err(|e| err(format!("decompressing backup {id}: {e}")))?;
+        crate::extract::extract(decoder, &dir, &options)
+            .map_err(|e| err(format!("extracting backup {id}: {e}")))?;
         Ok(())
     });
 
@@ -361,40 +368,51 @@ pub async fn restore(
 
     let result: Result<(), BackupError> = async {
         while let Some(data) = segments.try_next().await? {
-            if to_decoder.send(data).await.is_err() {
-                // The decoder stopped: its own error says why.
+            if to_extractor.send(data).await.is_err() {
+                // The extractor stopped: its own error says why.
                 break;
             }
         }
         Ok(())
     }
     .await;
-    drop(to_decoder);
-    // The decoder thread ends when its input does; it then closes tar's
-    // input, and tar ends too.
-    let decoded = decoder.await.map_err(|e| err(e.to_string()))?;
-    let out = tar
-        .wait_with_output()
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    // A missing or damaged segment is what the user must hear about first;
-    // then tar's own words rather than a broken pipe.
+    drop(segments);
+    drop(to_extractor);
+    // The extractor ends when its input does (with an error when that is
+    // before the archive's end).
+    let extracted = extractor.await.map_err(|e| err(e.to_string()))?;
+    // A missing or damaged segment is what the user must hear about first,
+    // rather than the truncated archive it leaves.
     result?;
-    if !out.status.success() {
-        return Err(err(format!(
-            "extracting backup {} failed: {}",
-            manifest.id,
-            last_line(&String::from_utf8_lossy(&out.stderr))
-        )));
-    }
-    decoded?;
+    extracted?;
     if !target.join("PG_VERSION").is_file() || !target.join("backup_label").is_file() {
         return Err(err(format!(
             "backup {} did not produce a complete data directory (PG_VERSION or backup_label missing)",
             manifest.id
         )));
     }
+    tools.give(target).map_err(err)?;
+    std::fs::File::open(target)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| err(format!("syncing {}: {e}", target.display())))?;
     Ok(())
+}
+
+/// The engine user's ids, when the agent is root and runs engines as
+/// another user: what every restored entry is given to.
+fn engine_owner(
+    tools: &EngineTools,
+) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, BackupError> {
+    let Some(user) = &tools.run_as else {
+        return Ok(None);
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    let u = nix::unistd::User::from_name(user)
+        .map_err(|e| err(format!("looking up the engine user {user:?}: {e}")))?
+        .ok_or_else(|| err(format!("the engine user {user:?} does not exist")))?;
+    Ok(Some((u.uid, u.gid)))
 }
 
 #[cfg(test)]
