@@ -20,6 +20,20 @@ pub const METADATA_OP: &str = "dbaas-op";
 
 const SERVICE: &str = "block-storage";
 
+/// Statuses a volume passes through on its own, in which Cinder refuses a
+/// delete.
+const TRANSITIONAL: &[&str] = &[
+    "creating",
+    "extending",
+    "downloading",
+    "uploading",
+    "retyping",
+    "backing-up",
+    "restoring-backup",
+    "attaching",
+    "detaching",
+];
+
 /// How long and how often to poll for a status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitOptions {
@@ -164,26 +178,84 @@ impl BlockStorage {
             })?;
             key.insert(k.to_string(), v.clone());
         }
-        let mut found = self.find_volumes(&key).await?;
-        // One being deleted (an unwind in progress) is not ours to reuse.
-        found.retain(|v| !v.status.starts_with("delet"));
-        found.sort_by_key(|v| v.created_at);
-        let volume = match found.into_iter().next() {
-            Some(v) => {
+        self.ensure_volume_keyed(
+            &key,
+            &VolumeCreateRequest::new(name, size_gb, metadata.clone()),
+        )
+        .await
+    }
+
+    /// The volume whose metadata holds every pair of `key`, created from
+    /// `create` if there is none (`create`'s metadata must include `key`);
+    /// waits until it is `available`.
+    ///
+    /// Safe to repeat and to race:
+    /// - it looks up before it creates, and again after a create that
+    ///   failed in a way that may have been applied (no answer, a 5xx), so
+    ///   a lost answer never becomes a second volume;
+    /// - when two callers (two agents) created at once, both see both
+    ///   volumes once theirs is available; the oldest (by creation time,
+    ///   then id) is kept by both, and the other is deleted by the caller
+    ///   that made it.
+    pub async fn ensure_volume_keyed(
+        &self,
+        key: &BTreeMap<String, String>,
+        create: &VolumeCreateRequest,
+    ) -> Result<Volume> {
+        let carries_key = create
+            .volume
+            .metadata
+            .as_ref()
+            .and_then(|m| m.as_ref())
+            .is_some_and(|m| key.iter().all(|(k, v)| m.get(k) == Some(v)));
+        if key.is_empty() || !carries_key {
+            return Err(OpenStackError::Config(
+                "a volume's lookup key must be non-empty and part of its metadata, or a retry could not find it".into(),
+            ));
+        }
+        let retry = self.session.options().retry.clone();
+        let mut attempt = 0;
+        let mine = loop {
+            attempt += 1;
+            if let Some(v) = self.oldest(key).await? {
                 tracing::debug!(id = %v.id, status = %v.status, "volume exists");
-                v
+                return self.wait_available(&v.id, None).await;
             }
-            None => {
-                let req = VolumeCreateRequest::new(name, size_gb, metadata.clone());
-                let created: VolumeResponse = self
-                    .session
-                    .send_json(&self.request(Method::POST, "/volumes").json(&req))
-                    .await?;
-                tracing::info!(id = %created.volume.id, name, size_gb, "volume created");
-                created.volume
+            match self
+                .session
+                .send_json::<VolumeResponse>(&self.request(Method::POST, "/volumes").json(create))
+                .await
+            {
+                Ok(created) => {
+                    tracing::info!(id = %created.volume.id, size = create.volume.size, "volume created");
+                    break created.volume;
+                }
+                Err(e) if e.is_transient() && attempt < retry.max_attempts => {
+                    tracing::warn!(error = %e, attempt, "volume create failed; looking up before trying again");
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
             }
         };
-        self.wait_available(&volume.id, None).await
+        let mine = self.wait_available(&mine.id, None).await?;
+        // A concurrent creator's volume, if any, exists by now.
+        match self.oldest(key).await? {
+            Some(winner) if winner.id != mine.id => {
+                tracing::warn!(kept = %winner.id, deleted = %mine.id, "volume created twice at once: keeping the older");
+                self.delete_volume(&mine.id).await?;
+                self.wait_available(&winner.id, None).await
+            }
+            _ => Ok(mine),
+        }
+    }
+
+    /// The oldest volume of `key` not being deleted.
+    async fn oldest(&self, key: &BTreeMap<String, String>) -> Result<Option<Volume>> {
+        let mut found = self.find_volumes(key).await?;
+        // One being deleted (an unwind in progress) is not ours to reuse.
+        found.retain(|v| !v.status.starts_with("delet"));
+        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(found.into_iter().next())
     }
 
     /// Waits until the volume is `available` or `in-use` (and, when given, of
@@ -212,24 +284,45 @@ impl BlockStorage {
     }
 
     /// Grows the volume to `new_size_gb`, and waits until it has. Already
-    /// that size (or larger) is success, so a repeated step does nothing.
+    /// that size (or larger) is success, so a repeated step does nothing;
+    /// an extend request whose answer was lost is checked before it is
+    /// sent again.
     pub async fn extend_volume(&self, id: &str, new_size_gb: u64) -> Result<Volume> {
-        let v = self.get_volume(id).await?.ok_or_else(|| {
-            OpenStackError::ResourceFailed(format!("cannot extend volume {id}: it does not exist"))
-        })?;
-        if v.size >= new_size_gb && v.status != "extending" {
-            return Ok(v);
-        }
-        if v.status != "extending" {
+        let retry = self.session.options().retry.clone();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let v = self.get_volume(id).await?.ok_or_else(|| {
+                OpenStackError::ResourceFailed(format!(
+                    "cannot extend volume {id}: it does not exist"
+                ))
+            })?;
+            if v.size >= new_size_gb && v.status != "extending" {
+                return Ok(v);
+            }
+            if v.status == "extending" {
+                break;
+            }
             let req = VolumeExtendRequest::new(new_size_gb);
-            self.session
+            match self
+                .session
                 .send(
                     &self
                         .request(Method::POST, format!("/volumes/{id}/action"))
                         .json(&req),
                 )
-                .await?;
-            tracing::info!(id, new_size_gb, "volume extend requested");
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(id, new_size_gb, "volume extend requested");
+                    break;
+                }
+                Err(e) if e.is_transient() && attempt < retry.max_attempts => {
+                    tracing::warn!(id, error = %e, attempt, "extend failed; checking before trying again");
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.wait_available(id, Some(new_size_gb)).await
     }
@@ -240,6 +333,27 @@ impl BlockStorage {
         let Some(v) = self.get_volume(id).await? else {
             return Ok(());
         };
+        // Cinder refuses to delete a volume still being made or grown:
+        // wait for it to settle (an `error` status can be deleted).
+        let v = if TRANSITIONAL.contains(&v.status.as_str()) {
+            let what = format!("volume {id} to settle before deleting it");
+            match poll(&self.wait, &what, || async {
+                Ok(match self.get_volume(id).await? {
+                    None => (Some(None), "gone".into()),
+                    Some(v) if TRANSITIONAL.contains(&v.status.as_str()) => {
+                        (None, format!("status {}", v.status))
+                    }
+                    Some(v) => (Some(Some(v)), String::new()),
+                })
+            })
+            .await?
+            {
+                Some(v) => v,
+                None => return Ok(()),
+            }
+        } else {
+            v
+        };
         // Already being deleted (a repeated step): just wait.
         if v.status != "deleting" {
             match self
@@ -249,7 +363,18 @@ impl BlockStorage {
             {
                 Ok(_) => tracing::info!(id, "volume delete requested"),
                 Err(e) if e.is_not_found() => return Ok(()),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // A repeated DELETE whose first answer was lost meets
+                    // a volume already `deleting` (Cinder says 400): that
+                    // is the delete under way, not a failure.
+                    match self.get_volume(id).await? {
+                        None => return Ok(()),
+                        Some(v) if v.status == "deleting" => {
+                            tracing::info!(id, "volume delete already under way")
+                        }
+                        Some(_) => return Err(e),
+                    }
+                }
             }
         }
         let what = format!("volume {id} to be deleted");

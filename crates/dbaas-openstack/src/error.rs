@@ -87,6 +87,17 @@ impl OpenStackError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// Whether trying again later may succeed: no answer, a 5xx, or 429.
+    /// A create that failed so may still have been applied: look up before
+    /// creating again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            OpenStackError::Transport { .. } => true,
+            OpenStackError::Http { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
 }
 
 /// This crate's result.

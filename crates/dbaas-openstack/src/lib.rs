@@ -29,6 +29,10 @@
 //!   `dbaas-op` metadata), `extend_volume`, `delete_volume`.
 //! - [`Networking`]: `ensure_floating_ip` / `release_floating_ip`, found
 //!   again by tags or, after a crash before tagging, by description.
+//! - [`CinderVolumes`] and [`NeutronFloatingIps`]: the `VolumeDriver` and
+//!   `AddressDriver` of `dbaas-drivers` on top of those two, built from
+//!   [`VolumeSettings`] and [`AddressSettings`] (serde, for the agent's
+//!   configuration).
 //! - [`keystone`], [`cinder`], [`neutron`], [`heat`]: the wire types.
 //!
 //! ```no_run
@@ -58,6 +62,7 @@
 mod block_storage;
 pub mod cinder;
 mod config;
+mod drivers;
 mod error;
 pub mod heat;
 pub mod keystone;
@@ -68,6 +73,10 @@ mod session;
 
 pub use block_storage::{BlockStorage, WaitOptions, METADATA_DB, METADATA_OP};
 pub use config::{CloudConfig, ConfigSources, Credentials};
+pub use drivers::{
+    AddressSettings, CinderVolumes, NeutronFloatingIps, VolumeSettings, METADATA_MANAGED_BY,
+    METADATA_ROLE,
+};
 pub use error::{OpenStackError, Result};
 pub use network::{FloatingIpKey, Networking};
 pub use serde_util::{Secret, Timestamp};

@@ -7,7 +7,7 @@ use reqwest::Method;
 use crate::error::{OpenStackError, Result};
 use crate::neutron::{
     FloatingIp, FloatingIpCreate, FloatingIpCreateRequest, FloatingIpList, FloatingIpResponse,
-    Network, NetworkList, NetworkResponse, TagsRequest,
+    FloatingIpUpdate, FloatingIpUpdateRequest, Network, NetworkList, NetworkResponse, TagsRequest,
 };
 use crate::session::{ApiRequest, Session};
 
@@ -102,7 +102,9 @@ impl Networking {
         }
     }
 
-    async fn list_floating_ips(&self, query: &[(&str, &str)]) -> Result<Vec<FloatingIp>> {
+    /// Floating IPs the service lists for these query filters (the
+    /// project's own, for a member).
+    pub async fn list_floating_ips(&self, query: &[(&str, &str)]) -> Result<Vec<FloatingIp>> {
         let mut req = self.request(Method::GET, "/v2.0/floatingips");
         for (k, v) in query {
             req = req.query(k, *v);
@@ -136,7 +138,7 @@ impl Networking {
                 found.push(f);
             }
         }
-        found.sort_by_key(|v| v.created_at);
+        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(found)
     }
 
@@ -144,34 +146,116 @@ impl Networking {
     /// or id) and tagged if there is none.
     ///
     /// Looks up first (by tags, then by description), so a retry returns
-    /// the same address; one found untagged is tagged now.
+    /// the same address; one found untagged is tagged now. A create that
+    /// failed in a way that may have been applied (no answer, a 5xx) is
+    /// followed by another lookup before any new create. When two callers
+    /// allocated at once, both keep the oldest (by creation time, then id)
+    /// and each releases its own other one.
     pub async fn ensure_floating_ip(
         &self,
         external_network: &str,
         key: &FloatingIpKey,
     ) -> Result<FloatingIp> {
         key.validate()?;
-        if let Some(f) = self.find_floating_ips(key).await?.into_iter().next() {
-            if key.tags.iter().all(|t| f.tags.contains(t)) {
-                return Ok(f);
+        let retry = self.session.options().retry.clone();
+        let mut net_id = None;
+        let mut attempt = 0;
+        let mine = loop {
+            attempt += 1;
+            if let Some(f) = self.find_floating_ips(key).await?.into_iter().next() {
+                if key.tags.iter().all(|t| f.tags.contains(t)) {
+                    return Ok(f);
+                }
+                tracing::info!(id = %f.id, "floating IP found untagged (interrupted create): tagging");
+                return self.tag(f, &key.tags).await;
             }
-            tracing::info!(id = %f.id, "floating IP found untagged (interrupted create): tagging");
-            return self.tag(f, &key.tags).await;
+            let network_id = match &net_id {
+                Some(id) => id,
+                None => net_id.insert(self.find_network(external_network).await?.id),
+            };
+            let req = FloatingIpCreateRequest {
+                floatingip: FloatingIpCreate {
+                    floating_network_id: network_id.clone(),
+                    description: Some(key.description.clone()),
+                    ..FloatingIpCreate::default()
+                },
+            };
+            match self
+                .session
+                .send_json::<FloatingIpResponse>(
+                    &self.request(Method::POST, "/v2.0/floatingips").json(&req),
+                )
+                .await
+            {
+                Ok(created) => {
+                    tracing::info!(id = %created.floatingip.id, address = %created.floatingip.floating_ip_address, "floating IP allocated");
+                    break created.floatingip;
+                }
+                Err(e) if e.is_transient() && attempt < retry.max_attempts => {
+                    tracing::warn!(error = %e, attempt, "floating IP create failed; looking up before trying again");
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mine = self.tag(mine, &key.tags).await?;
+        match self.find_floating_ips(key).await?.into_iter().next() {
+            Some(winner) if winner.id != mine.id => {
+                tracing::warn!(kept = %winner.id, released = %mine.id, "floating IP allocated twice at once: keeping the older");
+                self.delete_floating_ip(&mine.id).await?;
+                if key.tags.iter().all(|t| winner.tags.contains(t)) {
+                    Ok(winner)
+                } else {
+                    self.tag(winner, &key.tags).await
+                }
+            }
+            _ => Ok(mine),
         }
-        let net = self.find_network(external_network).await?;
-        let req = FloatingIpCreateRequest {
-            floatingip: FloatingIpCreate {
-                floating_network_id: net.id,
-                description: Some(key.description.clone()),
-                ..FloatingIpCreate::default()
+    }
+
+    /// Associates the floating IP with `port_id` (through the router that
+    /// joins the port's subnet to the floating IP's network), or with none
+    /// to disassociate. Already so is success.
+    pub async fn associate_floating_ip(
+        &self,
+        f: &FloatingIp,
+        port_id: Option<&str>,
+    ) -> Result<FloatingIp> {
+        if f.port_id.as_deref() == port_id {
+            return Ok(f.clone());
+        }
+        let req = FloatingIpUpdateRequest {
+            floatingip: FloatingIpUpdate {
+                port_id: Some(port_id.map(str::to_string)),
+                ..FloatingIpUpdate::default()
             },
         };
-        let created: FloatingIpResponse = self
+        let answer: FloatingIpResponse = self
             .session
-            .send_json(&self.request(Method::POST, "/v2.0/floatingips").json(&req))
+            .send_json(
+                &self
+                    .request(Method::PUT, format!("/v2.0/floatingips/{}", f.id))
+                    .json(&req),
+            )
             .await?;
-        tracing::info!(id = %created.floatingip.id, address = %created.floatingip.floating_ip_address, "floating IP allocated");
-        self.tag(created.floatingip, &key.tags).await
+        tracing::info!(id = %f.id, port = ?port_id, "floating IP association set");
+        Ok(answer.floatingip)
+    }
+
+    /// Deletes one floating IP by id; absent is success.
+    pub async fn delete_floating_ip(&self, id: &str) -> Result<()> {
+        match self
+            .session
+            .send(&self.request(Method::DELETE, format!("/v2.0/floatingips/{id}")))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(id, "floating IP released");
+                Ok(())
+            }
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Adds `tags` to the floating IP's (PUT replaces the whole set).
@@ -198,17 +282,7 @@ impl Networking {
     /// interrupted create). None is success.
     pub async fn release_floating_ip(&self, key: &FloatingIpKey) -> Result<()> {
         for f in self.find_floating_ips(key).await? {
-            match self
-                .session
-                .send(&self.request(Method::DELETE, format!("/v2.0/floatingips/{}", f.id)))
-                .await
-            {
-                Ok(_) => {
-                    tracing::info!(id = %f.id, address = %f.floating_ip_address, "floating IP released")
-                }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
+            self.delete_floating_ip(&f.id).await?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! An authenticated session: one token, cached and renewed before it
 //! expires, the endpoints of its catalog, and requests with bounded retries.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +20,14 @@ use crate::serde_util::Secret;
 
 /// How often and how patiently a request is retried.
 ///
-/// Retried: connection failures (nothing reached the service) and 5xx
-/// answers. A POST is not idempotent, so it is retried only when the
-/// service surely did not act: a refused connection, or 502/503/504 from
-/// whatever stands in front of it; never after a timeout or a 500. 4xx
-/// answers are never retried (401 once re-authenticates, see [`Session`]).
+/// Retried: connection failures, lost answers and 5xx answers, for
+/// idempotent methods. A POST is not idempotent, so it is retried only
+/// when the request surely never reached the service (the connection was
+/// refused); never after a 5xx, a reset or a timeout, since even a 502 or
+/// 504 from a proxy may come after the service acted. Callers that create
+/// look their resource up before creating it again (see
+/// [`crate::BlockStorage::ensure_volume`]). 4xx answers are never retried
+/// (401 once re-authenticates, see [`Session`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
@@ -45,7 +49,8 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn backoff(&self, attempt: u32) -> Duration {
+    /// The pause after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
         (self.initial_backoff * factor).min(self.max_backoff)
     }
@@ -63,6 +68,10 @@ pub struct SessionOptions {
     pub connect_timeout: Duration,
     /// Time for a whole request.
     pub request_timeout: Duration,
+    /// Endpoints to use instead of the catalog's, by service type (as
+    /// `clouds.yaml`'s `<service>_endpoint_override`): a proxy, or a
+    /// catalog that names unreachable addresses.
+    pub endpoint_overrides: BTreeMap<String, String>,
 }
 
 impl Default for SessionOptions {
@@ -72,6 +81,7 @@ impl Default for SessionOptions {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            endpoint_overrides: BTreeMap::new(),
         }
     }
 }
@@ -216,6 +226,11 @@ impl Session {
         &self.config
     }
 
+    /// The options in use.
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
     /// A token valid for at least the renewal margin (cached, or new).
     pub async fn token(&self) -> Result<Arc<AuthToken>> {
         let mut cur = self.current.lock().await;
@@ -311,6 +326,9 @@ impl Session {
     }
 
     fn endpoint_in(&self, t: &AuthToken, service_type: &str) -> Result<String> {
+        if let Some(url) = self.options.endpoint_overrides.get(service_type) {
+            return Ok(url.trim_end_matches('/').to_string());
+        }
         find_endpoint(
             &t.token.catalog,
             service_type,
@@ -360,7 +378,7 @@ impl Session {
                 Err(e) => {
                     // A refused connection never reached the service; other
                     // failures may have, so only idempotent requests retry.
-                    let safe = e.is_connect() || is_idempotent(&req.method);
+                    let safe = is_idempotent(&req.method) || e.is_connect();
                     if safe && !last {
                         tracing::warn!(%url, error = %e, attempt, "request failed, retrying");
                         tokio::time::sleep(policy.backoff(attempt)).await;
@@ -383,19 +401,27 @@ impl Session {
                 self.forget(&token).await;
                 continue;
             }
-            if status.is_server_error() && !last {
-                let safe = is_idempotent(&req.method) || matches!(status.as_u16(), 502..=504);
-                if safe {
-                    tracing::warn!(%url, %status, attempt, "server error, retrying");
+            if status.is_server_error() && !last && is_idempotent(&req.method) {
+                tracing::warn!(%url, %status, attempt, "server error, retrying");
+                tokio::time::sleep(policy.backoff(attempt)).await;
+                continue;
+            }
+            let body = match resp.text().await {
+                Ok(b) => b,
+                // The answer was lost on the way: as a failed send.
+                Err(e) if is_idempotent(&req.method) && !last => {
+                    tracing::warn!(%url, error = %e, attempt, "answer lost, retrying");
                     tokio::time::sleep(policy.backoff(attempt)).await;
                     continue;
                 }
-            }
-            let body = resp.text().await.map_err(|e| OpenStackError::Transport {
-                method: method_name.clone(),
-                url: url.clone(),
-                source: e,
-            })?;
+                Err(e) => {
+                    return Err(OpenStackError::Transport {
+                        method: method_name,
+                        url,
+                        source: e,
+                    })
+                }
+            };
             if !status.is_success() {
                 return Err(OpenStackError::Http {
                     method: method_name,

@@ -344,3 +344,309 @@ async fn floating_ip_allocate_retry_release() {
     let bad = FloatingIpKey::new("x", &["tag1,tag2"]);
     assert!(neutron.ensure_floating_ip(ext, &bad).await.is_err());
 }
+
+#[path = "real_cloud/fault_proxy.rs"]
+mod fault_proxy;
+#[path = "real_cloud/faults.rs"]
+mod faults;
+
+// ---- The driver adapters (dbaas_drivers::VolumeDriver / AddressDriver) ----
+
+use dbaas_drivers::{AddressDriver, VolumeDriver};
+use dbaas_openstack::{AddressSettings, CinderVolumes, NeutronFloatingIps, VolumeSettings};
+
+fn member_session() -> Arc<Session> {
+    Arc::new(Session::new(member()).unwrap())
+}
+
+fn volumes() -> CinderVolumes {
+    CinderVolumes::new(member_session(), VolumeSettings::default())
+}
+
+fn addresses() -> NeutronFloatingIps {
+    NeutronFloatingIps::new(
+        member_session(),
+        AddressSettings::new(cloud().external_network.clone()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn volume_driver_ensure_twice_list_extend_delete_twice() {
+    let drv = volumes();
+    let name = unique("dbaas-vol");
+    assert!(drv.find(&name).await.unwrap().is_none());
+
+    let v = drv.ensure(&name, 1).await.unwrap();
+    assert_eq!(v.name, name);
+    assert_eq!(v.size_gb, 1);
+    assert_eq!(v.mount_path, PathBuf::from("/srv/dbaas").join(&name));
+    let raw = drv.storage().get_volume(&v.id).await.unwrap().unwrap();
+    assert_eq!(raw.status, "available");
+    assert_eq!(raw.name.as_deref(), Some(name.as_str()));
+    assert_eq!(raw.metadata.get("dbaas-db"), Some(&name));
+    assert_eq!(
+        raw.metadata.get("dbaas-managed-by").map(String::as_str),
+        Some("dbaas")
+    );
+    assert_eq!(
+        raw.metadata.get("dbaas-role").map(String::as_str),
+        Some("data")
+    );
+
+    // The step again: the same volume, still one.
+    let again = drv.ensure(&name, 1).await.unwrap();
+    assert_eq!(again, v);
+    assert_eq!(
+        drv.storage()
+            .find_volumes(&drv.key(&name))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(drv.find(&name).await.unwrap(), Some(v.clone()));
+    assert!(drv.list().await.unwrap().contains(&name));
+
+    assert_eq!(drv.extend(&name, 2).await.unwrap().size_gb, 2);
+    assert_eq!(drv.find(&name).await.unwrap().unwrap().size_gb, 2);
+
+    drv.delete(&name).await.unwrap();
+    assert!(drv.find(&name).await.unwrap().is_none());
+    assert!(drv.storage().get_volume(&v.id).await.unwrap().is_none());
+    assert!(!drv.list().await.unwrap().contains(&name));
+    // Absent is success.
+    drv.delete(&name).await.unwrap();
+
+    // Another owner tag (a second control plane in the project) does not
+    // list this one's volumes.
+    let other: VolumeSettings =
+        serde_json::from_value(json!({"owner_tag": "other-plane", "mount_root": "/mnt/db"}))
+            .unwrap();
+    let other = CinderVolumes::new(member_session(), other);
+    assert_eq!(other.mount_path("x"), PathBuf::from("/mnt/db/x"));
+    let mine = drv.ensure(&name, 1).await.unwrap();
+    assert!(!other.list().await.unwrap().contains(&name));
+    assert!(other.find(&name).await.unwrap().is_none());
+    drv.delete(&name).await.unwrap();
+    assert!(drv.storage().get_volume(&mine.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn volume_driver_racing_creates_leave_one_volume() {
+    let name = unique("dbaas-race");
+    // Two agents (separate drivers, no shared lock) ensure at once.
+    let (a, b) = (volumes(), volumes());
+    let (va, vb) = tokio::join!(a.ensure(&name, 1), b.ensure(&name, 1));
+    let (va, vb) = (va.unwrap(), vb.unwrap());
+    assert_eq!(va.id, vb.id, "both agents must end with the same volume");
+    let all = a.storage().find_volumes(&a.key(&name)).await.unwrap();
+    assert_eq!(
+        all.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+        vec![va.id.as_str()],
+        "exactly one volume remains"
+    );
+    // One driver, two concurrent calls.
+    let (x, y) = tokio::join!(a.ensure(&name, 1), a.ensure(&name, 1));
+    assert_eq!(x.unwrap().id, va.id);
+    assert_eq!(y.unwrap().id, va.id);
+    a.delete(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn address_driver_ensure_twice_list_release_twice() {
+    let drv = addresses();
+    let owner = unique("dbaas-ip");
+    assert!(drv.find(&owner).await.unwrap().is_none());
+    let e = drv.ensure(&owner).await.unwrap();
+    assert_eq!(e.port, 5432);
+    assert!(e.host.starts_with("203.0.113."), "{}", e.host);
+    let f = drv.floating_ip(&owner).await.unwrap().unwrap();
+    assert_eq!(f.floating_ip_address, e.host);
+    assert_eq!(
+        f.description.as_deref(),
+        Some(format!("dbaas:{owner}").as_str())
+    );
+    assert!(f.tags.contains(&"dbaas".to_string()));
+    assert!(f.tags.contains(&format!("dbaas:{owner}")));
+    assert_eq!(f.port_id, None);
+
+    assert_eq!(drv.ensure(&owner).await.unwrap(), e);
+    assert_eq!(
+        drv.networking()
+            .find_floating_ips(&drv.key(&owner))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(drv.find(&owner).await.unwrap(), Some(e.clone()));
+    assert!(drv.list().await.unwrap().contains(&owner));
+
+    drv.release(&owner).await.unwrap();
+    assert!(drv.find(&owner).await.unwrap().is_none());
+    assert!(!drv.list().await.unwrap().contains(&owner));
+    drv.release(&owner).await.unwrap();
+
+    // A tag that could not be filtered on is refused up front.
+    let mut bad = AddressSettings::new("x");
+    bad.owner_tag = "a,b".into();
+    assert!(NeutronFloatingIps::new(member_session(), bad).is_err());
+}
+
+#[tokio::test]
+async fn address_driver_racing_creates_leave_one_address() {
+    let owner = unique("dbaas-iprace");
+    let (a, b) = (addresses(), addresses());
+    let (ea, eb) = tokio::join!(a.ensure(&owner), b.ensure(&owner));
+    let (ea, eb) = (ea.unwrap(), eb.unwrap());
+    assert_eq!(ea, eb, "both agents must end with the same address");
+    let all = a
+        .networking()
+        .find_floating_ips(&a.key(&owner))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let (x, y) = tokio::join!(a.ensure(&owner), a.ensure(&owner));
+    assert_eq!(x.unwrap(), ea);
+    assert_eq!(y.unwrap(), ea);
+    a.release(&owner).await.unwrap();
+}
+
+/// A private network behind a router with a gateway on the external
+/// network, and a port on it: a host pair's VIP.
+struct VipNetwork {
+    session: Arc<Session>,
+    router: String,
+    subnet: String,
+    network: String,
+    port: String,
+    port_ip: String,
+}
+
+impl VipNetwork {
+    async fn create(session: Arc<Session>, ext_id: &str) -> VipNetwork {
+        let post = |path: &str, body: serde_json::Value| {
+            let s = session.clone();
+            let path = path.to_string();
+            async move {
+                s.send_json::<serde_json::Value>(
+                    &ApiRequest::new("network", Method::POST, path).json(&body),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let n = unique("vipnet");
+        let net = post("/v2.0/networks", json!({"network": {"name": n}})).await;
+        let network = net["network"]["id"].as_str().unwrap().to_string();
+        let sub = post(
+            "/v2.0/subnets",
+            json!({"subnet": {"network_id": network, "ip_version": 4, "cidr": "10.77.0.0/24", "name": n}}),
+        )
+        .await;
+        let subnet = sub["subnet"]["id"].as_str().unwrap().to_string();
+        let r = post(
+            "/v2.0/routers",
+            json!({"router": {"name": n, "external_gateway_info": {"network_id": ext_id}}}),
+        )
+        .await;
+        let router = r["router"]["id"].as_str().unwrap().to_string();
+        session
+            .send(
+                &ApiRequest::new(
+                    "network",
+                    Method::PUT,
+                    format!("/v2.0/routers/{router}/add_router_interface"),
+                )
+                .json(&json!({"subnet_id": subnet})),
+            )
+            .await
+            .unwrap();
+        let p = post(
+            "/v2.0/ports",
+            json!({"port": {"network_id": network, "name": format!("{n}-vip")}}),
+        )
+        .await;
+        let port = p["port"]["id"].as_str().unwrap().to_string();
+        let port_ip = p["port"]["fixed_ips"][0]["ip_address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        VipNetwork {
+            session,
+            router,
+            subnet,
+            network,
+            port,
+            port_ip,
+        }
+    }
+
+    async fn delete(self) {
+        let s = &self.session;
+        let del = |p: String| ApiRequest::new("network", Method::DELETE, p);
+        s.send(&del(format!("/v2.0/ports/{}", self.port)))
+            .await
+            .unwrap();
+        s.send(
+            &ApiRequest::new(
+                "network",
+                Method::PUT,
+                format!("/v2.0/routers/{}/remove_router_interface", self.router),
+            )
+            .json(&json!({"subnet_id": self.subnet})),
+        )
+        .await
+        .unwrap();
+        s.send(&del(format!("/v2.0/routers/{}", self.router)))
+            .await
+            .unwrap();
+        s.send(&del(format!("/v2.0/networks/{}", self.network)))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn address_driver_associates_with_the_vip_port() {
+    let session = member_session();
+    let ext = Networking::new(session.clone())
+        .find_network(&cloud().external_network)
+        .await
+        .unwrap();
+    let vip = VipNetwork::create(session.clone(), &ext.id).await;
+
+    // Configured with the pair's VIP: the trait's ensure associates.
+    let mut settings = AddressSettings::new(cloud().external_network.clone());
+    settings.vip_port_id = Some(vip.port.clone());
+    let drv = NeutronFloatingIps::new(session.clone(), settings).unwrap();
+    let owner = unique("dbaas-vip");
+    let e = drv.ensure(&owner).await.unwrap();
+    let f = drv.floating_ip(&owner).await.unwrap().unwrap();
+    assert_eq!(f.floating_ip_address, e.host);
+    assert_eq!(f.port_id.as_deref(), Some(vip.port.as_str()));
+    assert_eq!(f.fixed_ip_address.as_deref(), Some(vip.port_ip.as_str()));
+    assert_eq!(f.router_id.as_deref(), Some(vip.router.as_str()));
+    // Again: nothing changes.
+    assert_eq!(drv.ensure(&owner).await.unwrap(), e);
+
+    // A fixed address carries one floating IP: the next database's
+    // address can take the port once this one is released.
+    drv.release(&owner).await.unwrap();
+    assert!(drv.find(&owner).await.unwrap().is_none());
+
+    // Per call: an address made unassociated is associated later.
+    let plain = addresses();
+    let owner2 = unique("dbaas-vip");
+    let f2 = plain.ensure_on(&owner2, None).await.unwrap();
+    assert_eq!(f2.port_id, None);
+    let f2b = plain.ensure_on(&owner2, Some(&vip.port)).await.unwrap();
+    assert_eq!(f2b.id, f2.id);
+    assert_eq!(f2b.port_id.as_deref(), Some(vip.port.as_str()));
+
+    // Releasing an associated address works (and the port can then go).
+    plain.release(&owner2).await.unwrap();
+    assert!(plain.find(&owner2).await.unwrap().is_none());
+    vip.delete().await;
+}
