@@ -33,6 +33,8 @@
 //!   `AddressDriver` of `dbaas-drivers` on top of those two, built from
 //!   [`VolumeSettings`] and [`AddressSettings`] (serde, for the agent's
 //!   configuration).
+//! - [`Orchestration`]: Heat stacks created once per name, waited for
+//!   within a bound, their outputs, template validation, deletion.
 //! - [`keystone`], [`cinder`], [`neutron`], [`heat`]: the wire types.
 //!
 //! ```no_run
@@ -68,6 +70,7 @@ pub mod heat;
 pub mod keystone;
 mod network;
 pub mod neutron;
+mod orchestration;
 mod serde_util;
 mod session;
 
@@ -79,5 +82,6 @@ pub use drivers::{
 };
 pub use error::{OpenStackError, Result};
 pub use network::{FloatingIpKey, Networking};
+pub use orchestration::Orchestration;
 pub use serde_util::{Secret, Timestamp};
 pub use session::{ApiRequest, ApiResponse, AuthToken, RetryPolicy, Session, SessionOptions};
