@@ -61,6 +61,11 @@ variable "superuser" {
   description = "The engine's superuser, which dbaas administers it as."
 }
 
+variable "node_pool" {
+  type    = string
+  default = "default"
+}
+
 variable "datacenters" {
   type    = list(string)
   default = ["*"]
@@ -71,6 +76,7 @@ job "dbaas-engine" {
   name        = var.job_id
   type        = "service"
   datacenters = var.datacenters
+  node_pool   = var.node_pool
 
   meta {
     dbaas_instance = var.job_id
@@ -145,6 +151,11 @@ job "dbaas-engine" {
       lost_after = "6h"
       replace    = false
       reconcile  = "keep_original"
+    }
+
+    # The data lives on the volume; the allocation directory holds logs.
+    ephemeral_disk {
+      size = 300
     }
 
     task "engine" {

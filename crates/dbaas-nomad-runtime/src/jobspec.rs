@@ -13,12 +13,18 @@
 use std::collections::BTreeMap;
 
 use dbaas_nomad::Job;
-use hcl::eval::{Context, Evaluate};
+use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, Structure, Value};
 use serde_json::{Map, Value as Json};
 
 /// The built-in template, `jobs/engine.nomad.hcl` of the repository.
 pub const ENGINE_TEMPLATE: &str = include_str!("../../../jobs/engine.nomad.hcl");
+
+/// The built-in admin SQL job, `jobs/admin-sql.nomad.hcl`.
+pub const ADMIN_SQL_TEMPLATE: &str = include_str!("../../../jobs/admin-sql.nomad.hcl");
+
+/// The built-in configuration job, `jobs/configure.nomad.hcl`.
+pub const CONFIGURE_TEMPLATE: &str = include_str!("../../../jobs/configure.nomad.hcl");
 
 /// A template that cannot be parsed, filled or converted; the message names
 /// the template, the block and what to change.
@@ -48,6 +54,16 @@ impl JobTemplate {
     /// The built-in engine template.
     pub fn engine() -> Result<Self> {
         Self::parse("jobs/engine.nomad.hcl", ENGINE_TEMPLATE)
+    }
+
+    /// The built-in admin SQL template (a parameterized batch job).
+    pub fn admin_sql() -> Result<Self> {
+        Self::parse("jobs/admin-sql.nomad.hcl", ADMIN_SQL_TEMPLATE)
+    }
+
+    /// The built-in configuration template (a batch job).
+    pub fn configure() -> Result<Self> {
+        Self::parse("jobs/configure.nomad.hcl", CONFIGURE_TEMPLATE)
     }
 
     /// Parses `text`; `name` is how errors refer to it (a file name).
@@ -116,6 +132,44 @@ impl JobTemplate {
     /// Fills the template with `values` (one per declared variable; those
     /// with a default may be left out) and converts it to the JSON job form.
     pub fn render(&self, values: &BTreeMap<String, Value>) -> Result<Job> {
+        let ctx = self.context(values)?;
+        let err = |msg: String| TemplateError(format!("job template {}: {msg}", self.name));
+        let mut job = convert(&self.job, &JOB, &ctx, "job").map_err(err)?;
+        // Nomad's own rules: the label is the ID unless `id` is set, and the
+        // name defaults to the ID.
+        if !job.contains_key("ID") {
+            if let Some(label) = single_label(&self.job) {
+                job.insert("ID".into(), Json::String(label));
+            }
+        }
+        if !job.contains_key("Name") {
+            if let Some(id) = job.get("ID").cloned() {
+                job.insert("Name".into(), id);
+            }
+        }
+        serde_json::from_value(Json::Object(job))
+            .map_err(|e| err(format!("the converted job is not a Nomad job: {e}")))
+    }
+
+    /// Fills the template with `values` like [`JobTemplate::render`] and
+    /// prints the filled `job` block as HCL: what an operator would submit
+    /// with `nomad job run`. Every expression is evaluated (strings holding
+    /// `${` come out escaped, `$${`), so the text parses back to the same
+    /// job.
+    pub fn render_hcl(&self, values: &BTreeMap<String, Value>) -> Result<String> {
+        let ctx = self.context(values)?;
+        let err = |msg: String| TemplateError(format!("job template {}: {msg}", self.name));
+        // Converting first refuses what the converter does not know, as
+        // `render` would.
+        convert(&self.job, &JOB, &ctx, "job").map_err(err)?;
+        let filled = fill(&self.job, &ctx).map_err(err)?;
+        let body = Body::builder().add_block(filled).build();
+        hcl::format::to_string(&body).map_err(|e| err(format!("cannot print the job as HCL: {e}")))
+    }
+
+    /// The evaluation context: `var` bound to the values (defaults for the
+    /// rest), and the functions the templates may call.
+    fn context(&self, values: &BTreeMap<String, Value>) -> Result<Context<'static>> {
         let err = |msg: String| TemplateError(format!("job template {}: {msg}", self.name));
         let mut vars = hcl::Map::new();
         for (key, value) in values {
@@ -139,22 +193,84 @@ impl JobTemplate {
         }
         let mut ctx = Context::new();
         ctx.declare_var("var", Value::Object(vars));
-        let mut job = convert(&self.job, &JOB, &ctx, "job").map_err(err)?;
-        // Nomad's own rules: the label is the ID unless `id` is set, and the
-        // name defaults to the ID.
-        if !job.contains_key("ID") {
-            if let Some(label) = single_label(&self.job) {
-                job.insert("ID".into(), Json::String(label));
-            }
-        }
-        if !job.contains_key("Name") {
-            if let Some(id) = job.get("ID").cloned() {
-                job.insert("Name".into(), id);
-            }
-        }
-        serde_json::from_value(Json::Object(job))
-            .map_err(|e| err(format!("the converted job is not a Nomad job: {e}")))
+        // Nomad's own `jsonencode`, so that structured values reach a task
+        // as one JSON string, encoded rather than assembled.
+        ctx.declare_func(
+            "jsonencode",
+            FuncDef::builder().param(ParamType::Any).build(jsonencode),
+        );
+        Ok(ctx)
     }
+}
+
+/// The block with every attribute evaluated to a plain value: what the
+/// printer writes is data only (it escapes `${` and `%{` in strings).
+fn fill(block: &Block, ctx: &Context) -> std::result::Result<Block, String> {
+    let mut body = Body::builder();
+    for structure in block.body.iter() {
+        match structure {
+            Structure::Attribute(attr) => {
+                let value = eval(&attr.expr, ctx, attr.key())?;
+                body = body.add_attribute((attr.key(), printable(value)));
+            }
+            Structure::Block(nested) => body = body.add_block(fill(nested, ctx)?),
+        }
+    }
+    Ok(Block {
+        identifier: block.identifier.clone(),
+        labels: block.labels.clone(),
+        body: body.build(),
+    })
+}
+
+/// A value as an expression the printer writes verbatim, with strings
+/// escaped here: hcl-rs's own escaping misses a `${` after a `$`
+/// (`"$${"` twice in one string), which would turn data into an
+/// interpolation when read back.
+fn printable(value: Value) -> Expression {
+    match value {
+        Value::String(s) => Expression::TemplateExpr(Box::new(hcl::TemplateExpr::QuotedString(
+            escape_hcl_string(&s),
+        ))),
+        Value::Array(items) => Expression::Array(items.into_iter().map(printable).collect()),
+        Value::Object(map) => Expression::Object(
+            map.into_iter()
+                .map(|(k, v)| (hcl::ObjectKey::from(k), printable(v)))
+                .collect(),
+        ),
+        other => Expression::from(other),
+    }
+}
+
+/// The body of an HCL quoted string holding exactly `s`: quotes,
+/// backslashes and control characters escaped, and `${` / `%{` doubled
+/// so they stay literal.
+fn escape_hcl_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                out.push(c);
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn jsonencode(args: FuncArgs) -> std::result::Result<Value, String> {
+    let value = args.first().ok_or("jsonencode takes one argument")?;
+    serde_json::to_string(value)
+        .map(Value::String)
+        .map_err(|e| format!("jsonencode: {e}"))
 }
 
 fn single_label(block: &Block) -> Option<String> {
@@ -169,6 +285,7 @@ fn check_type(key: &str, declared: &Variable, value: &Value) -> std::result::Res
         Some("string") => value.is_string(),
         Some("number") => value.is_number(),
         Some("bool") => value.is_boolean(),
+        Some(t) if t.starts_with("list(") => value.is_array(),
         _ => true,
     };
     if ok {
@@ -190,6 +307,9 @@ enum Kind {
     /// A Go duration string (`"10s"`) → nanoseconds, as the JSON form wants.
     Duration,
     StrList,
+    /// A string, or a number or bool written as text (env and meta values,
+    /// as Nomad's own parser converts them).
+    Text,
 }
 
 /// How a nested block becomes part of its parent's JSON object.
@@ -375,6 +495,43 @@ static TEMPLATE: Schema = Schema {
     blocks: &[],
 };
 
+static LIFECYCLE: Schema = Schema {
+    label: None,
+    attrs: &[("hook", "Hook", Str), ("sidecar", "Sidecar", Bool)],
+    blocks: &[],
+};
+
+static EPHEMERAL_DISK: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("size", "SizeMB", Int),
+        ("sticky", "Sticky", Bool),
+        ("migrate", "Migrate", Bool),
+    ],
+    blocks: &[],
+};
+
+static PARAMETERIZED: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("payload", "Payload", Str),
+        ("meta_required", "MetaRequired", StrList),
+        ("meta_optional", "MetaOptional", StrList),
+    ],
+    blocks: &[],
+};
+
+static MIGRATE: Schema = Schema {
+    label: None,
+    attrs: &[
+        ("max_parallel", "MaxParallel", Int),
+        ("health_check", "HealthCheck", Str),
+        ("min_healthy_time", "MinHealthyTime", Duration),
+        ("healthy_deadline", "HealthyDeadline", Duration),
+    ],
+    blocks: &[],
+};
+
 static TASK: Schema = Schema {
     label: Some("Name"),
     attrs: &[
@@ -394,6 +551,7 @@ static TASK: Schema = Schema {
         ("volume_mount", Rule::List("VolumeMounts", &VOLUME_MOUNT)),
         ("restart", Rule::Object("RestartPolicy", &RESTART)),
         ("constraint", Rule::List("Constraints", &CONSTRAINT)),
+        ("lifecycle", Rule::Object("Lifecycle", &LIFECYCLE)),
     ],
 };
 
@@ -411,6 +569,11 @@ static GROUP: Schema = Schema {
         ("volume", Rule::ByLabel("Volumes", &VOLUME)),
         ("task", Rule::List("Tasks", &TASK)),
         ("meta", Rule::StrMap("Meta")),
+        (
+            "ephemeral_disk",
+            Rule::Object("EphemeralDisk", &EPHEMERAL_DISK),
+        ),
+        ("migrate", Rule::Object("Migrate", &MIGRATE)),
     ],
 };
 
@@ -431,6 +594,11 @@ static JOB: Schema = Schema {
         ("update", Rule::Object("Update", &UPDATE)),
         ("group", Rule::List("TaskGroups", &GROUP)),
         ("meta", Rule::StrMap("Meta")),
+        (
+            "parameterized",
+            Rule::Object("ParameterizedJob", &PARAMETERIZED),
+        ),
+        ("migrate", Rule::Object("Migrate", &MIGRATE)),
     ],
 };
 
@@ -492,7 +660,7 @@ fn convert(
                 for attr in nested.body.attributes() {
                     let here = format!("{here}.{}", attr.key());
                     let value = eval(&attr.expr, ctx, &here)?;
-                    map.insert(attr.key().into(), typed(&value, Str, &here)?);
+                    map.insert(attr.key().into(), typed(&value, Text, &here)?);
                 }
                 if nested.body.blocks().next().is_some() {
                     return Err(format!("{here} holds only attributes"));
@@ -572,6 +740,12 @@ fn typed(value: &Value, kind: Kind, at: &str) -> std::result::Result<Json, Strin
                 .map(Json::from)
                 .ok_or_else(|| wrong("a duration such as \"10s\""))
         }
+        Text => match value {
+            Value::String(s) => Ok(Json::String(s.clone())),
+            Value::Number(n) => Ok(Json::String(n.to_string())),
+            Value::Bool(b) => Ok(Json::String(b.to_string())),
+            _ => Err(wrong("a string")),
+        },
         StrList => {
             let items = value.as_array().ok_or_else(|| wrong("a list of strings"))?;
             items
@@ -623,6 +797,222 @@ impl EngineJobValues {
             ("service_name".to_string(), s(&self.service_name)),
             ("cpu".to_string(), Value::from(self.cpu_mhz)),
             ("memory".to_string(), Value::from(self.memory_mb)),
+            ("superuser".to_string(), s(&self.superuser)),
+        ])
+    }
+}
+
+/// The values dbaas gives the admin SQL template (`jobs/admin-sql.nomad.hcl`).
+/// What a dispatch runs (database, SQL object, dbaas job id) is not here:
+/// it is the dispatch's meta.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSqlJobValues {
+    /// The parameterized job's ID (`<instance>-admin-sql`).
+    pub job_id: String,
+    /// The database's instance name, the engine job's ID.
+    pub instance: String,
+    /// The host pair holding the volume: the job runs beside its engine.
+    pub pair: String,
+    /// The engine's endpoint address.
+    pub host: String,
+    /// The engine's endpoint port.
+    pub port: u16,
+    /// Base URL of the object-store container holding the SQL objects.
+    pub object_store_url: String,
+    /// The image providing psql.
+    pub client_image: String,
+    /// The image providing curl.
+    pub fetch_image: String,
+    /// The engine's superuser.
+    pub superuser: String,
+}
+
+impl AdminSqlJobValues {
+    /// The variables dbaas sets, which a template must declare.
+    pub(crate) fn names() -> Vec<String> {
+        let example = Self {
+            job_id: String::new(),
+            instance: String::new(),
+            pair: String::new(),
+            host: String::new(),
+            port: 0,
+            object_store_url: String::new(),
+            client_image: String::new(),
+            fetch_image: String::new(),
+            superuser: String::new(),
+        };
+        example.to_vars().into_keys().collect()
+    }
+
+    /// The template variables, as typed HCL values.
+    pub fn to_vars(&self) -> BTreeMap<String, Value> {
+        let s = |v: &str| Value::String(v.to_string());
+        BTreeMap::from([
+            ("job_id".to_string(), s(&self.job_id)),
+            ("instance".to_string(), s(&self.instance)),
+            ("pair".to_string(), s(&self.pair)),
+            ("host".to_string(), s(&self.host)),
+            ("port".to_string(), Value::from(self.port)),
+            ("object_store_url".to_string(), s(&self.object_store_url)),
+            ("client_image".to_string(), s(&self.client_image)),
+            ("fetch_image".to_string(), s(&self.fetch_image)),
+            ("superuser".to_string(), s(&self.superuser)),
+        ])
+    }
+}
+
+/// A role the configuration job creates if absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSpec {
+    /// The role's name.
+    pub name: String,
+    /// Whether it may log in.
+    pub login: bool,
+    /// Roles it is granted (made a member of).
+    pub member_of: Vec<String>,
+}
+
+/// A schema the configuration job creates if absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaSpec {
+    /// The schema's name.
+    pub name: String,
+    /// Its owner (a role).
+    pub owner: String,
+}
+
+/// A privilege on a schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SchemaPrivilege {
+    /// `USAGE`: look up objects in the schema.
+    Usage,
+    /// `CREATE`: create objects in the schema.
+    Create,
+}
+
+impl SchemaPrivilege {
+    /// The SQL keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchemaPrivilege::Usage => "USAGE",
+            SchemaPrivilege::Create => "CREATE",
+        }
+    }
+}
+
+/// Schema privileges granted to a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSpec {
+    /// The grantee.
+    pub role: String,
+    /// The schema.
+    pub schema: String,
+    /// What is granted.
+    pub privileges: Vec<SchemaPrivilege>,
+}
+
+/// The values dbaas gives the configuration template
+/// (`jobs/configure.nomad.hcl`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigureJobValues {
+    /// The job's ID (`<instance>-configure`).
+    pub job_id: String,
+    /// The database's instance name, the engine job's ID.
+    pub instance: String,
+    /// The host pair holding the volume.
+    pub pair: String,
+    /// The engine's endpoint address.
+    pub host: String,
+    /// The engine's endpoint port.
+    pub port: u16,
+    /// The database the schemas and grants are applied in.
+    pub database: String,
+    /// Roles to create.
+    pub roles: Vec<RoleSpec>,
+    /// Schemas to create.
+    pub schemas: Vec<SchemaSpec>,
+    /// Schema privileges to grant.
+    pub grants: Vec<GrantSpec>,
+    /// The image providing psql.
+    pub client_image: String,
+    /// The engine's superuser.
+    pub superuser: String,
+}
+
+impl ConfigureJobValues {
+    /// The variables dbaas sets, which a template must declare.
+    pub(crate) fn names() -> Vec<String> {
+        let example = Self {
+            job_id: String::new(),
+            instance: String::new(),
+            pair: String::new(),
+            host: String::new(),
+            port: 0,
+            database: String::new(),
+            roles: Vec::new(),
+            schemas: Vec::new(),
+            grants: Vec::new(),
+            client_image: String::new(),
+            superuser: String::new(),
+        };
+        example.to_vars().into_keys().collect()
+    }
+
+    /// The template variables, as typed HCL values (lists of objects).
+    pub fn to_vars(&self) -> BTreeMap<String, Value> {
+        let s = |v: &str| Value::String(v.to_string());
+        let strings = |items: &mut dyn Iterator<Item = &str>| {
+            Value::Array(items.map(|v| Value::String(v.to_string())).collect())
+        };
+        let roles = self
+            .roles
+            .iter()
+            .map(|r| {
+                let mut o = hcl::Map::new();
+                o.insert("name".into(), s(&r.name));
+                o.insert("login".into(), Value::Bool(r.login));
+                o.insert(
+                    "member_of".into(),
+                    strings(&mut r.member_of.iter().map(String::as_str)),
+                );
+                Value::Object(o)
+            })
+            .collect();
+        let schemas = self
+            .schemas
+            .iter()
+            .map(|sc| {
+                let mut o = hcl::Map::new();
+                o.insert("name".into(), s(&sc.name));
+                o.insert("owner".into(), s(&sc.owner));
+                Value::Object(o)
+            })
+            .collect();
+        let grants = self
+            .grants
+            .iter()
+            .map(|g| {
+                let mut o = hcl::Map::new();
+                o.insert("role".into(), s(&g.role));
+                o.insert("schema".into(), s(&g.schema));
+                o.insert(
+                    "privileges".into(),
+                    strings(&mut g.privileges.iter().map(|p| p.as_str())),
+                );
+                Value::Object(o)
+            })
+            .collect();
+        BTreeMap::from([
+            ("job_id".to_string(), s(&self.job_id)),
+            ("instance".to_string(), s(&self.instance)),
+            ("pair".to_string(), s(&self.pair)),
+            ("host".to_string(), s(&self.host)),
+            ("port".to_string(), Value::from(self.port)),
+            ("database".to_string(), s(&self.database)),
+            ("roles".to_string(), Value::Array(roles)),
+            ("schemas".to_string(), Value::Array(schemas)),
+            ("grants".to_string(), Value::Array(grants)),
+            ("client_image".to_string(), s(&self.client_image)),
             ("superuser".to_string(), s(&self.superuser)),
         ])
     }

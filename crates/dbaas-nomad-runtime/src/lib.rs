@@ -78,10 +78,18 @@
 //! - Wiring into the agent's configuration and control plane.
 
 mod jobspec;
+mod render;
 mod runtime;
 
-pub use jobspec::{EngineJobValues, JobTemplate, TemplateError, ENGINE_TEMPLATE};
-pub use runtime::{
-    job_id, resources_for, NomadRuntime, NomadRuntimeConfig, PairPlacement, SinglePair,
-    SPEC_HASH_META,
+pub use jobspec::{
+    AdminSqlJobValues, ConfigureJobValues, EngineJobValues, GrantSpec, JobTemplate, RoleSpec,
+    SchemaPrivilege, SchemaSpec, TemplateError, ADMIN_SQL_TEMPLATE, CONFIGURE_TEMPLATE,
+    ENGINE_TEMPLATE,
 };
+pub use render::{
+    admin_sql_job_values, configure_job_values, engine_job_values, job_id, render_admin_sql_job,
+    render_admin_sql_job_hcl, render_configure_job, render_configure_job_hcl, render_engine_job,
+    render_engine_job_hcl, resources_for, DatabaseConfiguration, ADMIN_SQL_SUFFIX,
+    CONFIGURE_SUFFIX, SPEC_HASH_META,
+};
+pub use runtime::{NomadRuntime, NomadRuntimeConfig, PairPlacement, SinglePair};

@@ -9,18 +9,10 @@ use dbaas_drivers::{AdminAccess, DriverError, EngineRuntime, EngineSpec, EngineS
 use dbaas_nomad::{
     AllocationListStub, Deployment, Job, JobRegisterRequest, NomadClient, NomadError, QueryOptions,
 };
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::jobspec::{EngineJobValues, JobTemplate};
-
-/// The job meta key holding the SHA-256 of the job dbaas registered: how a
-/// re-submission of the same job is recognised without comparing against
-/// Nomad's canonicalised copy (which gains defaults dbaas never sent).
-pub const SPEC_HASH_META: &str = "dbaas_spec_sha256";
-
-/// The only engine this runtime knows.
-const ENGINE: &str = "postgresql";
+use crate::jobspec::{AdminSqlJobValues, ConfigureJobValues, EngineJobValues, JobTemplate};
+use crate::render::{err, job_id, render_engine_job, ENGINE, SPEC_HASH_META};
 
 /// Decides which host pair runs a database: the one holding its volume.
 /// Placement is made elsewhere (with Pacemaker); the runtime only asks.
@@ -59,6 +51,23 @@ pub struct NomadRuntimeConfig {
     pub poll_wait: Duration,
     /// Registrations tried when others keep changing the job in between.
     pub cas_attempts: u32,
+    /// The admin SQL job template's text; `None` for the built-in
+    /// `jobs/admin-sql.nomad.hcl`.
+    pub admin_sql_template: Option<String>,
+    /// The configuration job template's text; `None` for the built-in
+    /// `jobs/configure.nomad.hcl`.
+    pub configure_template: Option<String>,
+    /// The image providing psql for admin SQL and configuration jobs;
+    /// `None` for the engine's own image (same version as the engine).
+    pub client_image: Option<String>,
+    /// The image providing curl, which fetches a SQL object.
+    pub fetch_image: String,
+    /// Base URL of the object-store container the SQL objects are in
+    /// (`https://swift.example/v1/AUTH_dbaas/dbaas-sql`): a dispatch's
+    /// `sql_object` key is appended.
+    pub object_store_url: String,
+    /// How long an admin SQL job may take from dispatch to its end.
+    pub sql_timeout: Duration,
 }
 
 impl Default for NomadRuntimeConfig {
@@ -76,73 +85,31 @@ impl Default for NomadRuntimeConfig {
             stop_timeout: Duration::from_secs(120),
             poll_wait: Duration::from_secs(30),
             cas_attempts: 5,
+            admin_sql_template: None,
+            configure_template: None,
+            client_image: None,
+            fetch_image: "curlimages/curl:8.11.1".into(),
+            object_store_url: "http://127.0.0.1:8080/v1/AUTH_dbaas/dbaas-sql".into(),
+            sql_timeout: Duration::from_secs(3600),
         }
     }
 }
+
+/// A template to check at start-up: the configured text, what it is, the
+/// built-in one, and the variables dbaas sets.
+type TemplateCheck<'a> = (
+    &'a Option<String>,
+    &'static str,
+    fn() -> std::result::Result<JobTemplate, crate::TemplateError>,
+    Vec<String>,
+);
 
 /// Runs each database's engine as a Nomad service job on the host pair
 /// holding its volume.
 pub struct NomadRuntime {
     client: NomadClient,
     cfg: NomadRuntimeConfig,
-    template: JobTemplate,
     placement: Arc<dyn PairPlacement>,
-}
-
-fn err(what: impl std::fmt::Display) -> DriverError {
-    DriverError::new(what.to_string())
-}
-
-/// The job ID of an instance: the instance name itself, which the control
-/// plane derives from the database's name and id (`dbaas-NAME-ID8`), so
-/// the same database always finds the same job.
-pub fn job_id(instance: &str) -> Result<String> {
-    let ok = !instance.is_empty()
-        && instance.len() <= 128
-        && instance
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !instance.starts_with('-');
-    if ok {
-        Ok(instance.to_string())
-    } else {
-        Err(err(format!(
-            "instance name {instance:?} cannot name a Nomad job: only a-z, 0-9 and '-' (at most 128, not starting with '-')"
-        )))
-    }
-}
-
-/// CPU (MHz) and memory (MiB) for a database of `size_gb`: a base, plus a
-/// little per GB of data (more data wants more cache), capped so a large
-/// database still fits a host.
-pub fn resources_for(size_gb: u32) -> (u32, u32) {
-    let cpu = 500u32.saturating_add(size_gb.saturating_mul(25)).min(8000);
-    let memory = 512u32.saturating_add(size_gb.saturating_mul(32)).min(16384);
-    (cpu, memory)
-}
-
-/// Nomad interpolates `${...}` in a job's strings when it runs the task, so
-/// a value dbaas passes must be inert text: no `$`, braces, quotes,
-/// backslashes or control characters. (The template conversion alone keeps
-/// the job's structure; this keeps Nomad's run-time interpolation out.)
-fn plain(what: &str, value: &str) -> Result<()> {
-    let bad = value.is_empty()
-        || value
-            .chars()
-            .any(|c| c.is_control() || matches!(c, '$' | '{' | '}' | '"' | '\\'));
-    if bad {
-        return Err(err(format!(
-            "{what} {value:?} cannot go into a Nomad job: it must be non-empty, without control characters, '$', braces, quotes or backslashes"
-        )));
-    }
-    Ok(())
-}
-
-/// SHA-256 of the job as dbaas renders it (before the hash is added).
-fn spec_hash(job: &Job) -> String {
-    let bytes = serde_json::to_vec(job).expect("a job serialises");
-    let digest = Sha256::digest(&bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_active(a: &AllocationListStub) -> bool {
@@ -185,74 +152,58 @@ impl NomadRuntime {
         cfg: NomadRuntimeConfig,
         placement: Arc<dyn PairPlacement>,
     ) -> std::result::Result<Self, String> {
-        let template = match &cfg.template {
-            Some(text) => JobTemplate::parse("(configured engine template)", text),
-            None => JobTemplate::engine(),
-        }
-        .map_err(|e| e.to_string())?;
-        let declared: Vec<&str> = template.variables().collect();
-        for name in EngineJobValues::default_names() {
-            if !declared.contains(&name) {
-                return Err(format!(
-                    "the engine job template does not declare variable {name:?}, which dbaas sets; add `variable {name:?} {{}}`"
-                ));
+        let checks: [TemplateCheck; 3] = [
+            (
+                &cfg.template,
+                "engine",
+                JobTemplate::engine,
+                EngineJobValues::default_names().map(String::from).to_vec(),
+            ),
+            (
+                &cfg.admin_sql_template,
+                "admin SQL",
+                JobTemplate::admin_sql,
+                AdminSqlJobValues::names(),
+            ),
+            (
+                &cfg.configure_template,
+                "configure",
+                JobTemplate::configure,
+                ConfigureJobValues::names(),
+            ),
+        ];
+        for (configured, what, builtin, names) in checks {
+            let template = match configured {
+                Some(text) => JobTemplate::parse(&format!("(configured {what} template)"), text),
+                None => builtin(),
+            }
+            .map_err(|e| e.to_string())?;
+            let declared: Vec<&str> = template.variables().collect();
+            for name in &names {
+                if !declared.contains(&name.as_str()) {
+                    return Err(format!(
+                        "the {what} job template does not declare variable {name:?}, which dbaas sets; add `variable {name:?} {{}}`"
+                    ));
+                }
             }
         }
         Ok(Self {
             client,
             cfg,
-            template,
             placement,
         })
     }
 
-    /// The JSON job dbaas registers for `spec`, with its hash in the meta.
+    /// The JSON job dbaas registers for `spec`, with its hash in the meta
+    /// ([`render_engine_job`] with this runtime's configuration and pair).
     pub fn render(&self, spec: &EngineSpec) -> Result<Job> {
-        let id = job_id(&spec.instance)?;
-        if spec.engine != ENGINE {
-            return Err(err(format!(
-                "engine {:?} is not run by the Nomad runtime (only {ENGINE})",
-                spec.engine
-            )));
-        }
-        let image = self.cfg.images.get(&spec.version).ok_or_else(|| {
-            err(format!(
-                "{ENGINE} {} has no container image configured for Nomad; add it to the runtime's images",
-                spec.version
-            ))
-        })?;
         let pair = self.placement.pair(spec)?;
-        let volume_path = spec.volume.mount_path.to_string_lossy().into_owned();
-        if !spec.volume.mount_path.is_absolute() {
-            return Err(err(format!(
-                "the volume mount point {volume_path:?} is not an absolute path"
-            )));
-        }
-        plain("the image", image)?;
-        plain("the host pair", &pair)?;
-        plain("the volume mount point", &volume_path)?;
-        plain("the superuser", &self.cfg.superuser)?;
-        if spec.endpoint.port == 0 {
-            return Err(err("the endpoint has no port"));
-        }
-        let (cpu_mhz, memory_mb) = resources_for(spec.volume.size_gb);
-        let values = EngineJobValues {
-            service_name: id.clone(),
-            job_id: id,
-            image: image.clone(),
-            pair,
-            volume_path,
-            port: spec.endpoint.port,
-            cpu_mhz,
-            memory_mb,
-            superuser: self.cfg.superuser.clone(),
-        };
-        let mut job = self.template.render(&values.to_vars()).map_err(err)?;
-        let hash = spec_hash(&job);
-        job.meta
-            .get_or_insert_with(Default::default)
-            .insert(SPEC_HASH_META.into(), hash);
-        Ok(job)
+        render_engine_job(spec, &self.cfg, &pair)
+    }
+
+    /// The runtime's configuration.
+    pub fn config(&self) -> &NomadRuntimeConfig {
+        &self.cfg
     }
 
     async fn read_job(&self, id: &str) -> Result<Option<Job>> {
