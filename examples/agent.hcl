@@ -75,3 +75,14 @@ backup {
 #     key      = "secret"
 #   }
 # }
+
+# The host pool: pairs of hosts databases are placed on (a pair with room
+# in the least-used zone). `dbaas hosts list` shows it and its use.
+# host_pair "pair-1" {
+#   zone  = "az1"
+#   nodes = ["db-1a", "db-1b"]
+#   capacity {
+#     databases = 20
+#     volume_gb = 2000
+#   }
+# }

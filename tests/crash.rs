@@ -122,6 +122,8 @@ macro_rules! delete_crashes {
 create_crashes! {
     create_killed_before_reserve_name => "reserve_name.before",
     create_killed_after_reserve_name => "reserve_name.after",
+    create_killed_before_place_database => "place_database.before",
+    create_killed_after_place_database => "place_database.after",
     create_killed_before_allocate_address => "allocate_address.before",
     create_killed_after_allocate_address => "allocate_address.after",
     create_killed_before_create_volume => "create_volume.before",

@@ -159,7 +159,8 @@ fn accepted(op: Operation) -> Response {
         delete_backup,
         restore_database,
         set_backup_policy,
-        verify_backup
+        verify_backup,
+        list_hosts
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode))
 )]
@@ -209,6 +210,7 @@ pub fn router(cp: ControlPlane) -> Router {
         )
         .route("/v1/operations", get(list_operations))
         .route("/v1/operations/{id}", get(get_operation))
+        .route("/v1/hosts", get(list_hosts))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -351,6 +353,16 @@ async fn get_sql_job(
 struct OperationFilter {
     /// Only operations on this database.
     target: Option<String>,
+}
+
+/// The host pool: each pair, its zone, capacity and what the databases
+/// placed on it hold. Empty when the agent places nothing (local mode).
+#[utoipa::path(get, path = "/v1/hosts", tag = "hosts",
+    responses((status = 200, description = "The host pairs", body = HostPairList)))]
+async fn list_hosts(State(cp): State<ControlPlane>) -> ApiResult<Json<HostPairList>> {
+    Ok(Json(HostPairList {
+        pairs: cp.host_pool()?,
+    }))
 }
 
 /// List operations, newest first.

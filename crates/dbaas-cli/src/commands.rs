@@ -175,6 +175,24 @@ pub enum OpCommand {
 }
 
 #[derive(Subcommand)]
+pub enum HostsCommand {
+    /// List the host pairs: zone, hosts, capacity and use.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+pub async fn hosts(cmd: HostsCommand) -> anyhow::Result<()> {
+    match cmd {
+        HostsCommand::List { client: a } => {
+            output::host_pairs(&client(&a).list_hosts().await?, a.output)
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
 pub enum SqlCommand {
     /// Run SQL against a database, as its owner.
     Run {

@@ -64,6 +64,9 @@ enum Command {
     /// Take, list, inspect and delete backups.
     #[command(subcommand)]
     Backup(commands::BackupCommand),
+    /// The host pool databases are placed on.
+    #[command(subcommand)]
+    Hosts(commands::HostsCommand),
 }
 
 /// `dbaas agent` also takes its flags the way `nomad agent` and `consul
@@ -108,6 +111,7 @@ pub fn main() -> ExitCode {
             Command::Op(c) => commands::op(c).await,
             Command::Sql(c) => commands::sql(c).await,
             Command::Backup(c) => commands::backup(c).await,
+            Command::Hosts(c) => commands::hosts(c).await,
         }
     });
     match result {

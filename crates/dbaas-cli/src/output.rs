@@ -86,6 +86,9 @@ pub fn database(d: &Database, f: Format) {
         ("Created", time(&d.created_at)),
         ("Updated", time(&d.updated_at)),
     ];
+    if let Some(p) = &d.host_pair {
+        rows.push(("Host pair", p.clone()));
+    }
     if let Some(p) = &d.backup_policy {
         let mut parts = vec![];
         if let Some(s) = &p.schedule {
@@ -307,4 +310,23 @@ pub fn backup(b: &Backup, f: Format) {
             v.detail
         );
     }
+}
+
+pub fn host_pairs(pairs: &[HostPair], f: Format) {
+    if f == Format::Json {
+        return json(&HostPairList {
+            pairs: pairs.to_vec(),
+        });
+    }
+    let mut t = table(&["PAIR", "ZONE", "HOSTS", "DATABASES", "VOLUME GB"]);
+    for p in pairs {
+        t.add_row(vec![
+            p.id.clone(),
+            p.zone.clone(),
+            p.nodes.join(", "),
+            format!("{}/{}", p.used.databases, p.capacity.databases),
+            format!("{}/{}", p.used.volume_gb, p.capacity.volume_gb),
+        ]);
+    }
+    print_table(t);
 }

@@ -148,6 +148,12 @@ impl Client {
             .await
     }
 
+    /// The host pool and its use.
+    pub async fn list_hosts(&self) -> Result<Vec<HostPair>> {
+        let l: HostPairList = self.send(self.http.get(self.url("/hosts"))).await?;
+        Ok(l.pairs)
+    }
+
     pub async fn list_operations(&self, target: Option<&str>) -> Result<Vec<Operation>> {
         let mut req = self.http.get(self.url("/operations"));
         if let Some(t) = target {

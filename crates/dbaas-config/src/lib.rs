@@ -59,6 +59,11 @@ pub struct AgentConfig {
     /// (`dbaas db restore NEW --from NAME --store NAME`).
     #[serde(default)]
     pub store: BTreeMap<String, StoreConfig>,
+    /// The host pool: pairs of hosts databases are placed on, by id. Each
+    /// new database goes to a pair with room, spreading across zones.
+    /// Without any, databases are not placed (the local mode).
+    #[serde(default)]
+    pub host_pair: BTreeMap<String, HostPairConfig>,
     /// Seconds between two checks of every engine by the supervisor.
     #[serde(default = "default_supervise")]
     pub supervise_interval_seconds: u64,
@@ -88,6 +93,58 @@ impl Default for DriversConfig {
             runtime: local(),
         }
     }
+}
+
+/// A pair of hosts (in production a 2-node Pacemaker cluster whose nodes
+/// are also Nomad clients) and what it can hold.
+///
+/// ```hcl
+/// host_pair "pair-1" {
+///   zone  = "az1"
+///   nodes = ["db-1a", "db-1b"]
+///   capacity {
+///     databases = 20
+///     volume_gb = 2000
+///   }
+/// }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostPairConfig {
+    /// The availability zone of both hosts.
+    pub zone: String,
+    /// The two hosts' names (Pacemaker and Nomad node names).
+    pub nodes: Vec<String>,
+    #[serde(default)]
+    pub capacity: PairCapacity,
+}
+
+/// What one host pair can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairCapacity {
+    /// Databases at most.
+    #[serde(default = "default_pair_databases")]
+    pub databases: u32,
+    /// Sum of the databases' volume sizes at most, in GB.
+    #[serde(default = "default_pair_volume_gb")]
+    pub volume_gb: u64,
+}
+
+impl Default for PairCapacity {
+    fn default() -> Self {
+        PairCapacity {
+            databases: default_pair_databases(),
+            volume_gb: default_pair_volume_gb(),
+        }
+    }
+}
+
+fn default_pair_databases() -> u32 {
+    20
+}
+fn default_pair_volume_gb() -> u64 {
+    2000
 }
 
 /// Settings of the local (embedded) drivers.
@@ -433,6 +490,7 @@ impl AgentConfig {
             sql: SqlConfig::default(),
             backup: BackupConfig::default(),
             store: BTreeMap::new(),
+            host_pair: BTreeMap::new(),
             supervise_interval_seconds: default_supervise(),
             failpoints: None,
         }
@@ -466,6 +524,39 @@ impl AgentConfig {
             }
         }
         self.pool()?;
+        for (id, pair) in &self.host_pair {
+            let name_ok = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 63
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            };
+            if !name_ok(id) {
+                return Err(format!(
+                    "host_pair {id:?}: ids are letters, digits, '-', '_' and '.', up to 63"
+                ));
+            }
+            if !name_ok(&pair.zone) {
+                return Err(format!(
+                    "host_pair {id:?}: zone {:?} is not a zone name",
+                    pair.zone
+                ));
+            }
+            if pair.nodes.len() != 2 || pair.nodes[0] == pair.nodes[1] {
+                return Err(format!(
+                    "host_pair {id:?}: nodes must name two different hosts, not {:?}",
+                    pair.nodes
+                ));
+            }
+            if let Some(n) = pair.nodes.iter().find(|n| !name_ok(n)) {
+                return Err(format!("host_pair {id:?}: {n:?} is not a host name"));
+            }
+            if pair.capacity.databases == 0 || pair.capacity.volume_gb == 0 {
+                return Err(format!(
+                    "host_pair {id:?}: a capacity of 0 holds nothing; remove the pair instead"
+                ));
+            }
+        }
         match (self.backup.store.as_str(), &self.backup.swift) {
             ("local", _) => {}
             ("swift", Some(sw)) => sw.check("backup.swift")?,

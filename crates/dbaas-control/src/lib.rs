@@ -13,6 +13,7 @@
 //! `dbaas-drivers`; which drivers serve is decided by [`build`] from the
 //! agent's configuration.
 
+pub mod placement;
 mod services;
 mod workflows;
 
@@ -377,6 +378,7 @@ impl ControlPlane {
             backup_policy: None,
             last_scheduled_backup: None,
             last_scheduled_verify: None,
+            host_pair: None,
         };
         match svc.store.insert_database_with_operation(&db, &rec) {
             Ok(()) => Ok(rec),
@@ -429,6 +431,15 @@ impl ControlPlane {
     pub fn list_databases(&self) -> Result<Vec<Database>, ApiError> {
         let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;
         Ok(dbs.iter().map(|d| self.view(d)).collect())
+    }
+
+    /// The host pool and what the databases placed on it hold.
+    pub fn host_pool(&self) -> Result<Vec<HostPair>, ApiError> {
+        let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;
+        Ok(placement::pool_use(
+            &self.inner.svc.settings.host_pairs,
+            &dbs,
+        ))
     }
 
     pub fn connection(&self, name: &str) -> Result<Connection, ApiError> {
@@ -1005,6 +1016,7 @@ impl ControlPlane {
             backup_policy: None,
             last_scheduled_backup: None,
             last_scheduled_verify: None,
+            host_pair: None,
         };
         match svc.store.insert_database_with_operation(&db, &rec) {
             Ok(()) => Ok(rec),

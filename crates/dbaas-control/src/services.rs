@@ -30,6 +30,8 @@ pub struct Settings {
     pub default_versions: BTreeMap<String, String>,
     pub sql_limits: JobLimits,
     pub supervise_interval: Duration,
+    /// The host pool, by pair id (empty: databases are not placed).
+    pub host_pairs: BTreeMap<String, dbaas_config::HostPairConfig>,
 }
 
 /// The context every saga step receives.
@@ -42,6 +44,9 @@ pub struct Services {
     /// Other clouds' backup stores, by name, for disaster recovery.
     pub foreign_stores: BTreeMap<String, Arc<dyn dbaas_objstore::ObjectStore>>,
     pub settings: Settings,
+    /// Held while a database is placed, so that two creates never both
+    /// take a pair's last room.
+    pub placement_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SagaLog for Services {
@@ -127,7 +132,9 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
                 statement_timeout: Duration::from_secs(cfg.sql.statement_timeout_seconds),
             },
             supervise_interval: Duration::from_secs(cfg.supervise_interval_seconds.max(1)),
+            host_pairs: cfg.host_pair.clone(),
         },
+        placement_lock: Arc::default(),
     })
 }
 

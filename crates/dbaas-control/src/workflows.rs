@@ -55,6 +55,9 @@ fn store_err(e: dbaas_store::StoreError) -> StepError {
 pub enum CreateStep {
     /// The name was reserved when the request was accepted; undo frees it.
     ReserveName,
+    /// A host pair of the pool takes the database (its capacity is held
+    /// by the record from then on); nothing without a pool.
+    PlaceDatabase,
     AllocateAddress,
     CreateVolume,
     InitializeEngine,
@@ -77,6 +80,7 @@ pub fn restore_saga() -> SagaDef<Services> {
         name: "restore_database",
         steps: [
             ReserveName,
+            PlaceDatabase,
             AllocateAddress,
             CreateVolume,
             RestoreData,
@@ -97,6 +101,7 @@ pub fn create_saga() -> SagaDef<Services> {
         name: "create_database",
         steps: [
             ReserveName,
+            PlaceDatabase,
             AllocateAddress,
             CreateVolume,
             InitializeEngine,
@@ -116,6 +121,7 @@ impl Step<Services> for CreateStep {
     fn name(&self) -> &'static str {
         match self {
             CreateStep::ReserveName => "reserve_name",
+            CreateStep::PlaceDatabase => "place_database",
             CreateStep::AllocateAddress => "allocate_address",
             CreateStep::CreateVolume => "create_volume",
             CreateStep::InitializeEngine => "initialize_engine",
@@ -134,6 +140,30 @@ impl Step<Services> for CreateStep {
         let d = &svc.drivers;
         match self {
             CreateStep::ReserveName => Ok(json!({ "instance": instance })),
+            CreateStep::PlaceDatabase => {
+                if svc.settings.host_pairs.is_empty() {
+                    return Ok(Value::Null);
+                }
+                let _held = svc.placement_lock.lock().await;
+                // A re-run keeps the pair chosen before.
+                let pair = match svc.db(s)?.host_pair {
+                    Some(p) => p,
+                    None => {
+                        let all = svc.store.list_databases().map_err(store_err)?;
+                        let pool = crate::placement::pool_use(&svc.settings.host_pairs, &all);
+                        crate::placement::place(&pool, db.size_gb).map_err(StepError::new)?
+                    }
+                };
+                let chosen = pair.clone();
+                svc.store
+                    .update_database(&db.name, |r| {
+                        if r.id == db.id {
+                            r.host_pair = Some(chosen);
+                        }
+                    })
+                    .map_err(store_err)?;
+                Ok(json!({ "host_pair": pair }))
+            }
             CreateStep::AllocateAddress => {
                 let ep = d.addresses.ensure(&instance).await.map_err(driver_err)?;
                 let ep2 = ep.clone();
@@ -225,6 +255,17 @@ impl Step<Services> for CreateStep {
             CreateStep::ReserveName => svc
                 .store
                 .remove_database(&db.name, &db.id)
+                .map_err(store_err),
+            // The pair's capacity is free again once the record names it
+            // no more.
+            CreateStep::PlaceDatabase => svc
+                .store
+                .update_database(&db.name, |r| {
+                    if r.id == db.id {
+                        r.host_pair = None;
+                    }
+                })
+                .map(|_| ())
                 .map_err(store_err),
             CreateStep::AllocateAddress => {
                 d.addresses.release(&instance).await.map_err(driver_err)?;

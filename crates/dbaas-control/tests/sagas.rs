@@ -30,6 +30,13 @@ fn new_plane() -> (tempfile::TempDir, ControlPlane) {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let mut cfg = dbaas_config::AgentConfig::dev(dir.path().to_path_buf());
     cfg.local.address_pool = format!("127.{}.{}.0/24", 60 + std::process::id() % 30, 1 + n % 250);
+    // A host pool, so that placement is part of every create and restore.
+    cfg = dbaas_config::AgentConfig::parse(&format!(
+        "data_dir = \"{}\"\nlocal {{\n  address_pool = \"{}\"\n}}\nhost_pair \"pair-1\" {{\n  zone = \"az1\"\n  nodes = [\"h1\", \"h2\"]\n}}\n",
+        cfg.data_dir.display(),
+        cfg.local.address_pool
+    ))
+    .unwrap();
     let store = dbaas_store::Store::open(&dir.path().join("state.redb")).unwrap();
     let svc = dbaas_control::build(&cfg, store).unwrap();
     (dir, ControlPlane::new(svc, Failpoints::none()))
@@ -103,6 +110,9 @@ fn postmasters(dir: &Path) -> usize {
 async fn assert_working(w: &World) {
     let db = w.cp.get_database(NAME).unwrap();
     assert_eq!(db.state, DatabaseState::Active, "{db:?}");
+    assert_eq!(db.host_pair.as_deref(), Some("pair-1"));
+    let pool = w.cp.host_pool().unwrap();
+    assert_eq!((pool[0].used.databases, pool[0].used.volume_gb), (1, 1));
     let conn = w.cp.connection(NAME).unwrap();
     let (client, c) = tokio_postgres::connect(&conn.uri, tokio_postgres::NoTls)
         .await
@@ -126,6 +136,9 @@ async fn assert_working(w: &World) {
 
 /// Nothing of the database exists.
 fn assert_nothing(w: &World) {
+    // Its pair's room is free again.
+    let pool = w.cp.host_pool().unwrap();
+    assert_eq!(pool[0].used.databases, 0, "{pool:?}");
     assert!(
         w.cp.list_databases().unwrap().is_empty(),
         "catalog rows remain"

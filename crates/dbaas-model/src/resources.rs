@@ -64,6 +64,10 @@ pub struct Database {
     /// Scheduled backups and retention, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_policy: Option<BackupPolicy>,
+    /// The host pair the database is placed on, when the agent has a host
+    /// pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_pair: Option<String>,
 }
 
 /// When a database is backed up by itself, and which backups are kept.
@@ -137,6 +141,10 @@ pub struct DatabaseRecord {
     /// When the schedule last started a restore drill.
     #[serde(default)]
     pub last_scheduled_verify: Option<DateTime<Utc>>,
+    /// The host pair it is placed on (its capacity is reserved there);
+    /// `None` without a host pool, or before placement.
+    #[serde(default)]
+    pub host_pair: Option<String>,
 }
 
 impl DatabaseRecord {
@@ -155,6 +163,7 @@ impl DatabaseRecord {
             error: self.error.clone(),
             wal_archive: None,
             backup_policy: self.backup_policy.clone(),
+            host_pair: self.host_pair.clone(),
         }
     }
 
@@ -495,4 +504,31 @@ pub struct BackupVerification {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BackupList {
     pub backups: Vec<Backup>,
+}
+
+/// What a host pair can hold, or holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PairUse {
+    pub databases: u32,
+    /// Sum of the volume sizes, in GB.
+    pub volume_gb: u64,
+}
+
+/// One pair of the host pool and its use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HostPair {
+    pub id: String,
+    /// Availability zone of both hosts.
+    pub zone: String,
+    /// The two hosts.
+    pub nodes: Vec<String>,
+    pub capacity: PairUse,
+    /// What the databases placed on it (being created included) hold.
+    pub used: PairUse,
+}
+
+/// The host pool.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostPairList {
+    pub pairs: Vec<HostPair>,
 }

@@ -349,6 +349,7 @@ mod tests {
             backup_policy: None,
             last_scheduled_backup: None,
             last_scheduled_verify: None,
+            host_pair: None,
         }
     }
 
