@@ -77,10 +77,12 @@
 //!   Nomad-run engine need their own jobs.
 //! - Wiring into the agent's configuration and control plane.
 
+mod admin_sql;
 mod jobspec;
 mod render;
 mod runtime;
 
+pub use admin_sql::{dispatch_token, AdminSqlOutcome, AdminSqlRequest};
 pub use jobspec::{
     AdminSqlJobValues, ConfigureJobValues, EngineJobValues, GrantSpec, JobTemplate, RoleSpec,
     SchemaPrivilege, SchemaSpec, TemplateError, ADMIN_SQL_TEMPLATE, CONFIGURE_TEMPLATE,

@@ -206,6 +206,14 @@ impl NomadRuntime {
         &self.cfg
     }
 
+    pub(crate) fn client(&self) -> &NomadClient {
+        &self.client
+    }
+
+    pub(crate) fn placement(&self) -> &dyn PairPlacement {
+        self.placement.as_ref()
+    }
+
     async fn read_job(&self, id: &str) -> Result<Option<Job>> {
         match self.client.read_job(id, &QueryOptions::now()).await {
             Ok(r) => Ok(Some(r.value)),
@@ -218,7 +226,7 @@ impl NomadRuntime {
     /// job version to wait for. Check-and-set: each attempt registers
     /// against the index it read, and a conflict (someone registered in
     /// between) sends it back to read and decide again.
-    async fn register(&self, job: &Job) -> Result<u64> {
+    pub(crate) async fn register(&self, job: &Job) -> Result<u64> {
         let id = job.id.clone().unwrap_or_default();
         let ours = job.meta.as_ref().and_then(|m| m.get(SPEC_HASH_META));
         for attempt in 1..=self.cfg.cas_attempts.max(1) {
@@ -237,7 +245,7 @@ impl NomadRuntime {
             let request = JobRegisterRequest::new(job.clone()).check_and_set(index);
             match self.client.register_job(&request).await {
                 Ok(answer) => {
-                    tracing::info!(job = %id, job_modify_index = answer.job_modify_index, eval = %answer.eval_id, "registered the engine job");
+                    tracing::info!(job = %id, job_modify_index = answer.job_modify_index, eval = %answer.eval_id, "registered the job");
                     let registered = self.read_job(&id).await?.ok_or_else(|| {
                         err(format!(
                             "the Nomad job {id} vanished right after it was registered"

@@ -201,6 +201,10 @@ pub struct JobDispatchRequest {
     /// Meta values for the child job.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<BTreeMap<String, String>>,
+    /// Put into the child job's ID (`<parent>/dispatch-<template>-<time>-<random>`),
+    /// so a job's children can be listed by prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_prefix_template: Option<String>,
     /// Fields not modelled here, written back unchanged.
     #[serde(flatten)]
     pub extra: Extra,

@@ -29,8 +29,12 @@ pub const TOKEN_HEADER: &str = "X-Nomad-Token";
 ///
 /// Writes are retried too. Nomad's writes dbaas uses are safe to repeat:
 /// registering the same job again changes nothing, a stop of a stopped job
-/// is a no-op, and dispatch is made safe by its idempotency token. The one
-/// visible effect: a check-and-set registration whose first attempt was
+/// is a no-op, and dispatch is made safe by its idempotency token — while
+/// the first child has not finished: Nomad answers a token whose child is
+/// dead by dispatching again, so a caller that must never run twice
+/// dispatches through [`NomadClient::with_retry`]`(RetryPolicy::none())`
+/// and looks for the child itself before retrying. The other visible
+/// effect: a check-and-set registration whose first attempt was
 /// applied but whose answer was lost fails its retry with
 /// [`NomadError::CheckAndSetConflict`], and the caller re-reads the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,6 +331,13 @@ impl NomadClient {
     /// The configuration in use.
     pub fn config(&self) -> &NomadConfig {
         &self.config
+    }
+
+    /// The same client (same connections) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Self {
+        let mut client = self.clone();
+        client.config.retry = retry;
+        client
     }
 
     /// Registers a job (new job or new version). Use

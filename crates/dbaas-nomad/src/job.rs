@@ -65,6 +65,9 @@ pub struct Job {
     /// Whether this job is a dispatched child of a parameterized job.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispatched: Option<bool>,
+    /// The idempotency token a dispatched child was created with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch_idempotency_token: Option<String>,
     /// The job has been stopped (it stays readable until purged or GC'd).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<bool>,

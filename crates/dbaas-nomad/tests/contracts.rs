@@ -224,6 +224,9 @@ fn json_jobs_example_decodes_with_its_key_fields() {
     assert_eq!(task.kill_signal.as_deref(), Some(""));
     assert_eq!(task.kill_timeout, None);
 
+    // `null` in the sample: not set.
+    assert_eq!(job.dispatch_idempotency_token, None);
+
     // What this crate does not model is known, and kept: a typo in a
     // `rename` would move a member here and fail this test.
     assert_eq!(
@@ -233,7 +236,6 @@ fn json_jobs_example_decodes_with_its_key_fields() {
             "Affinities",
             "ConsulNamespace",
             "ConsulToken",
-            "DispatchIdempotencyToken",
             "Migrate",
             "Multiregion",
             "NomadTokenID",

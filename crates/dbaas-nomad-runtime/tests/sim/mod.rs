@@ -13,6 +13,15 @@
 //!   it, or after `wait`.
 //! - `DELETE /v1/job/:id` stops (allocations → complete); with `purge=true`
 //!   the job is gone (404) afterwards.
+//! - A parameterized job is only stored; `POST /v1/job/:id/dispatch`
+//!   creates a child (`<parent>/dispatch-<IdPrefixTemplate>-<time>-<rand>`)
+//!   whose allocation runs the tasks `fetch` then `sql` and ends complete
+//!   or failed with the exit code and logs set for its `sql_object`
+//!   ([`Sim::set_sql_result`]). With an idempotency token, a dispatch finds
+//!   a child with the same token that is not dead and returns it instead,
+//!   as Nomad does (a dead one does not count: Nomad dispatches again).
+//! - `GET /v1/jobs?prefix=` lists jobs; `GET /v1/client/fs/logs/:alloc`
+//!   (`plain=true`) returns a task's log.
 //! - Faults: 500 on the next N calls, a delay on every call, a failing next
 //!   deployment, and another writer registering just before the next
 //!   registration is applied.
@@ -69,6 +78,30 @@ struct State0 {
     fail_next_deployment: Option<String>,
     interloper: Option<Job>,
     delay: Duration,
+    sql_results: BTreeMap<String, SqlResult>,
+    logs: BTreeMap<(String, String, String), Vec<u8>>,
+    dispatches: Vec<DispatchRecord>,
+    lose_dispatch_answers: u32,
+}
+
+/// What a simulated SQL run ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlResult {
+    /// The fetch task's exit code (non-zero: the object could not be read).
+    pub fetch_exit: i64,
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One dispatch request as the simulator saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchRecord {
+    pub token: Option<String>,
+    /// The child answered.
+    pub child: String,
+    /// Whether a new child was made (false: an existing one returned).
+    pub created: bool,
 }
 
 impl State0 {
@@ -102,7 +135,9 @@ impl Sim {
             address: String::new(),
         };
         let app = Router::new()
-            .route("/v1/jobs", post(register))
+            .route("/v1/jobs", get(list_jobs).post(register))
+            .route("/v1/job/{id}/dispatch", post(dispatch))
+            .route("/v1/client/fs/logs/{alloc}", get(read_logs))
             .route("/v1/job/{id}", get(read_job).delete(stop_job))
             .route("/v1/job/{id}/allocations", get(job_allocations))
             .route("/v1/job/{id}/deployment", get(latest_deployment))
@@ -159,6 +194,36 @@ impl Sim {
         self.notify(&st);
     }
 
+    /// The SQL object `key` runs with this result (default: success,
+    /// stdout `"ok\n"`).
+    pub fn set_sql_result(&self, key: &str, result: SqlResult) {
+        self.state
+            .lock()
+            .unwrap()
+            .sql_results
+            .insert(key.into(), result);
+    }
+
+    /// The next `n` dispatches are applied, but answered 500 (the answer
+    /// lost): the caller cannot know the child was made.
+    pub fn lose_dispatch_answers(&self, n: u32) {
+        self.state.lock().unwrap().lose_dispatch_answers = n;
+    }
+
+    pub fn dispatches(&self) -> Vec<DispatchRecord> {
+        self.state.lock().unwrap().dispatches.clone()
+    }
+
+    /// The children dispatched from `parent`.
+    pub fn children(&self, parent: &str) -> Vec<Job> {
+        let st = self.state.lock().unwrap();
+        st.jobs
+            .values()
+            .filter(|e| e.job.parent_id.as_deref() == Some(parent))
+            .map(|e| e.job.clone())
+            .collect()
+    }
+
     pub fn registers(&self) -> Vec<RegisterRecord> {
         self.state.lock().unwrap().registers.clone()
     }
@@ -209,6 +274,10 @@ impl Sim {
         stored.status = Some("pending".into());
         st.jobs.insert(id.clone(), JobEntry { job: stored, spec });
 
+        if st.jobs[&id].job.parameterized_job.is_some() {
+            // A parameterized job is not scheduled itself.
+            return (index, String::new());
+        }
         let eval_id = st.new_id();
         st.evals.push(Evaluation {
             id: eval_id.clone(),
@@ -579,5 +648,265 @@ async fn read_deployment(
     match st.deployments.iter().find(|d| d.id == id) {
         Some(d) => with_index(idx, d),
         None => not_found("deployment"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    prefix: Option<String>,
+}
+
+async fn list_jobs(State(sim): State<Sim>, Query(q): Query<ListQuery>) -> Response {
+    let st = sim.state.lock().unwrap();
+    let prefix = q.prefix.unwrap_or_default();
+    let list: Vec<dbaas_nomad::JobListStub> = st
+        .jobs
+        .values()
+        .filter(|e| e.job.id.as_deref().unwrap_or("").starts_with(&prefix))
+        .map(|e| dbaas_nomad::JobListStub {
+            id: e.job.id.clone().unwrap_or_default(),
+            parent_id: e.job.parent_id.clone().unwrap_or_default(),
+            status: e.job.status.clone().unwrap_or_default(),
+            job_modify_index: e.job.job_modify_index.unwrap_or(0),
+            modify_index: e.job.modify_index.unwrap_or(0),
+            ..Default::default()
+        })
+        .collect();
+    with_index(st.index.max(1), &list)
+}
+
+#[derive(Debug, Deserialize)]
+struct DispatchQuery {
+    idempotency_token: Option<String>,
+}
+
+async fn dispatch(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    Query(q): Query<DispatchQuery>,
+    Json(req): Json<dbaas_nomad::JobDispatchRequest>,
+) -> Response {
+    let mut st = sim.state.lock().unwrap();
+    let Some(parent) = st.jobs.get(&id).map(|e| e.job.clone()) else {
+        return not_found("job");
+    };
+    let Some(params) = parent.parameterized_job.clone() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Specified job is not a parameterized job",
+        )
+            .into_response();
+    };
+    let meta = req.meta.clone().unwrap_or_default();
+    for key in params.meta_required.clone().unwrap_or_default() {
+        if !meta.contains_key(&key) {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("Dispatch did not provide required meta keys: [{key}]"),
+            )
+                .into_response();
+        }
+    }
+    if req.payload.is_some() && params.payload.as_deref() == Some("forbidden") {
+        return (StatusCode::BAD_REQUEST, "Payload is not allowed").into_response();
+    }
+    // Nomad: a child with the same token that is not dead is the answer.
+    let existing = q.idempotency_token.as_ref().and_then(|token| {
+        st.jobs
+            .values()
+            .find(|e| {
+                e.job.parent_id.as_deref() == Some(id.as_str())
+                    && e.job.dispatch_idempotency_token.as_ref() == Some(token)
+                    && e.job.status.as_deref() != Some("dead")
+            })
+            .map(|e| e.job.id.clone().unwrap_or_default())
+    });
+    let index = st.bump();
+    let (child_id, created) = match existing {
+        Some(child) => (child, false),
+        None => {
+            let n = st.new_id();
+            let child_id = match &req.id_prefix_template {
+                Some(p) => format!("{id}/dispatch-{p}-{}-{}", 1_700_000_000 + index, &n[..8]),
+                None => format!("{id}/dispatch-{}-{}", 1_700_000_000 + index, &n[..8]),
+            };
+            let mut child = parent.clone();
+            child.id = Some(child_id.clone());
+            child.name = Some(child_id.clone());
+            child.parent_id = Some(id.clone());
+            child.parameterized_job = None;
+            child.dispatched = Some(true);
+            child.dispatch_idempotency_token = q.idempotency_token.clone();
+            child
+                .meta
+                .get_or_insert_with(Default::default)
+                .extend(meta.clone());
+            child.status = Some("pending".into());
+            child.version = Some(0);
+            child.create_index = Some(index);
+            child.modify_index = Some(index);
+            child.job_modify_index = Some(index);
+            let spec = serde_json::to_value(&child).unwrap();
+            st.jobs
+                .insert(child_id.clone(), JobEntry { job: child, spec });
+            let alloc_id = st.new_id();
+            st.allocs.push(AllocationListStub {
+                id: alloc_id.clone(),
+                name: format!("{child_id}.sql[0]"),
+                node_id: "node-1".into(),
+                node_name: "pair-1-a".into(),
+                job_id: child_id.clone(),
+                task_group: "sql".into(),
+                desired_status: "run".into(),
+                client_status: "pending".into(),
+                create_index: index,
+                modify_index: index,
+                ..Default::default()
+            });
+            let result = st
+                .sql_results
+                .get(meta.get("sql_object").map(String::as_str).unwrap_or(""))
+                .cloned()
+                .unwrap_or(SqlResult {
+                    fetch_exit: 0,
+                    exit_code: 0,
+                    stdout: "ok\n".into(),
+                    stderr: String::new(),
+                });
+            let sim2 = sim.clone();
+            let child2 = child_id.clone();
+            tokio::spawn(async move { sim2.run_sql(child2, alloc_id, result).await });
+            (child_id, true)
+        }
+    };
+    st.dispatches.push(DispatchRecord {
+        token: q.idempotency_token.clone(),
+        child: child_id.clone(),
+        created,
+    });
+    sim.notify(&st);
+    if st.lose_dispatch_answers > 0 {
+        st.lose_dispatch_answers -= 1;
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rpc error: EOF (answer lost)",
+        )
+            .into_response();
+    }
+    Json(dbaas_nomad::JobDispatchResponse {
+        dispatched_job_id: child_id,
+        eval_id: String::new(),
+        eval_create_index: index,
+        job_create_index: index,
+        index,
+    })
+    .into_response()
+}
+
+fn terminated(exit: i64) -> TaskEvent {
+    TaskEvent {
+        r#type: "Terminated".into(),
+        exit_code: exit,
+        display_message: format!("Exit Code: {exit}"),
+        ..Default::default()
+    }
+}
+
+impl Sim {
+    /// The client runs a dispatched SQL job: fetch, then psql.
+    async fn run_sql(&self, child: String, alloc_id: String, result: SqlResult) {
+        tokio::time::sleep(STEP).await;
+        {
+            let mut st = self.state.lock().unwrap();
+            let index = st.bump();
+            if let Some(a) = st.allocs.iter_mut().find(|a| a.id == alloc_id) {
+                a.client_status = "running".into();
+                a.task_states = BTreeMap::from([(
+                    "fetch".to_string(),
+                    TaskState {
+                        state: "running".into(),
+                        events: vec![event("Started", "")],
+                        ..Default::default()
+                    },
+                )]);
+                a.modify_index = index;
+            }
+            if let Some(e) = st.jobs.get_mut(&child) {
+                e.job.status = Some("running".into());
+            }
+            self.notify(&st);
+        }
+        tokio::time::sleep(STEP).await;
+        let mut st = self.state.lock().unwrap();
+        let index = st.bump();
+        let fetch_failed = result.fetch_exit != 0;
+        let mut states = BTreeMap::from([(
+            "fetch".to_string(),
+            TaskState {
+                state: "dead".into(),
+                failed: fetch_failed,
+                events: vec![event("Started", ""), terminated(result.fetch_exit)],
+                ..Default::default()
+            },
+        )]);
+        let mut logs = Vec::new();
+        if fetch_failed {
+            logs.push(("fetch", "stderr", result.stderr.clone()));
+        } else {
+            states.insert(
+                "sql".to_string(),
+                TaskState {
+                    state: "dead".into(),
+                    failed: result.exit_code != 0,
+                    events: vec![event("Started", ""), terminated(result.exit_code)],
+                    ..Default::default()
+                },
+            );
+            logs.push(("sql", "stdout", result.stdout.clone()));
+            logs.push(("sql", "stderr", result.stderr.clone()));
+        }
+        for (task, kind, text) in logs {
+            st.logs.insert(
+                (alloc_id.clone(), task.to_string(), kind.to_string()),
+                text.into_bytes(),
+            );
+        }
+        if let Some(a) = st.allocs.iter_mut().find(|a| a.id == alloc_id) {
+            a.client_status = if fetch_failed || result.exit_code != 0 {
+                "failed".into()
+            } else {
+                "complete".into()
+            };
+            a.task_states = states;
+            a.modify_index = index;
+        }
+        if let Some(e) = st.jobs.get_mut(&child) {
+            e.job.status = Some("dead".into());
+            e.job.modify_index = Some(index);
+        }
+        self.notify(&st);
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    task: String,
+    r#type: String,
+    plain: Option<bool>,
+}
+
+async fn read_logs(
+    State(sim): State<Sim>,
+    Path(alloc): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Response {
+    assert_eq!(q.plain, Some(true), "the runtime reads plain logs");
+    let st = sim.state.lock().unwrap();
+    if !st.allocs.iter().any(|a| a.id == alloc) {
+        return not_found("allocation");
+    }
+    match st.logs.get(&(alloc, q.task, q.r#type)) {
+        Some(bytes) => bytes.clone().into_response(),
+        None => not_found("log file"),
     }
 }
