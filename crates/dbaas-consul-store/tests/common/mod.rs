@@ -44,7 +44,7 @@ pub async fn until(rx: &mut watch::Receiver<Role>, what: &str, ok: impl Fn(&Role
 }
 
 /// Records every role an elector takes, for checks over the whole run.
-pub fn record(mut rx: watch::Receiver<Role>) -> tokio::task::JoinHandle<Vec<Role>> {
+pub fn record_roles(mut rx: watch::Receiver<Role>) -> tokio::task::JoinHandle<Vec<Role>> {
     tokio::spawn(async move {
         let mut seen = vec![rx.borrow_and_update().clone()];
         while rx.changed().await.is_ok() {
