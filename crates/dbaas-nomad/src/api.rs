@@ -771,3 +771,55 @@ pub fn parse_stream_frames(body: &[u8]) -> Result<Vec<StreamFrame>, serde_json::
         .into_iter::<StreamFrame>()
         .collect()
 }
+
+/// A Nomad variable (`/v1/var/:path`): string items under a path, readable
+/// by the tasks of the job the path names (`nomad/jobs/<job id>`).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct Variable {
+    /// Namespace (the client's when empty).
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub namespace: String,
+    /// The variable's path.
+    #[serde(deserialize_with = "nullable")]
+    pub path: String,
+    /// The items: secrets, so never logged by this type's `Debug`.
+    #[serde(deserialize_with = "nullable")]
+    pub items: BTreeMap<String, String>,
+    /// Raft index of creation.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub create_index: u64,
+    /// Raft index of the last change: the `cas` value for the next write.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub modify_index: u64,
+    /// Creation time, Unix nanoseconds.
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub create_time: i64,
+    /// Last change, Unix nanoseconds.
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub modify_time: i64,
+}
+
+// Written by hand so item values (passwords) never reach a log line.
+impl std::fmt::Debug for Variable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Variable")
+            .field("namespace", &self.namespace)
+            .field("path", &self.path)
+            .field("items", &self.items.keys().collect::<Vec<_>>())
+            .field("create_index", &self.create_index)
+            .field("modify_index", &self.modify_index)
+            .finish()
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
+}

@@ -526,6 +526,49 @@ impl NomadClient {
         Ok(self.send(call).await?.body)
     }
 
+    /// Reads the variable at `path` (`nomad/jobs/<job id>`); `None` if
+    /// there is none.
+    pub async fn read_variable(&self, path: &str) -> Result<Option<Variable>> {
+        let segments = var_segments(path)?;
+        match self
+            .query::<Variable>(self.read(&segments, &QueryOptions::now()), "a variable")
+            .await
+        {
+            Ok(r) => Ok(Some(r.value)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `variable` at its path. With `cas`, only if the variable's
+    /// current `ModifyIndex` is `cas` (0: only if it does not exist);
+    /// otherwise Nomad answers 409 ([`NomadError::is_conflict`]). Returns
+    /// the variable as stored, with its new index.
+    pub async fn put_variable(&self, variable: &Variable, cas: Option<u64>) -> Result<Variable> {
+        let segments = var_segments(&variable.path)?;
+        let mut call = self.write(Method::PUT, &segments, Some(variable))?;
+        if let Some(index) = cas {
+            call.query.push(("cas", index.to_string()));
+        }
+        let raw = self.send(call).await?;
+        decode(&raw, "PUT", &display_path(&segments), "a variable")
+    }
+
+    /// Deletes the variable at `path` (absent is success). With `cas`,
+    /// only if its `ModifyIndex` is `cas`.
+    pub async fn delete_variable(&self, path: &str, cas: Option<u64>) -> Result<()> {
+        let segments = var_segments(path)?;
+        let mut call = self.write::<()>(Method::DELETE, &segments, None)?;
+        if let Some(index) = cas {
+            call.query.push(("cas", index.to_string()));
+        }
+        match self.send(call).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn read<'a>(&self, segments: &'a [&'a str], query: &QueryOptions) -> Call<'a> {
         let mut params = Vec::new();
         let mut timeout = self.config.request_timeout;
@@ -734,6 +777,23 @@ fn read_pem(variable: &str, path: &std::path::Path) -> Result<Vec<u8>> {
             path.display()
         ))
     })
+}
+
+/// `/v1/var/` and the path's segments (each percent-encoded on sending).
+fn var_segments(path: &str) -> Result<Vec<&str>> {
+    let parts: Vec<&str> = path.split('/').collect();
+    if path.is_empty()
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err(NomadError::Config(format!(
+            "{path:?} is not a variable path: use non-empty segments separated by '/'"
+        )));
+    }
+    let mut segments = vec!["v1", "var"];
+    segments.extend(parts);
+    Ok(segments)
 }
 
 fn required_id(job: &Job) -> Result<&str> {

@@ -106,6 +106,13 @@ impl NomadError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// Whether the error is a check-and-set write that lost (409 for
+    /// variables; a job registration's conflict is
+    /// [`NomadError::CheckAndSetConflict`]).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, NomadError::CheckAndSetConflict { .. }) || self.status() == Some(409)
+    }
 }
 
 fn api_hint(status: u16) -> &'static str {

@@ -560,3 +560,68 @@ fn backoff_doubles_up_to_its_bound() {
     assert_eq!(policy.backoff(3), Duration::from_millis(350));
     assert_eq!(policy.backoff(40), Duration::from_millis(350));
 }
+
+#[tokio::test]
+async fn variables_are_read_written_with_cas_and_deleted_by_path() {
+    let stored = json!({
+        "Namespace": "default",
+        "Path": "nomad/jobs/dbaas-orders-1a2b3c4d",
+        "Items": {"superuser_password": "s3cret"},
+        "CreateIndex": 7,
+        "ModifyIndex": 9,
+        "CreateTime": 1_700_000_000_000_000_000i64,
+        "ModifyTime": 1_700_000_000_000_000_001i64
+    });
+    let (fake, config) = fake_nomad(vec![
+        reply(404, "variable not found"),
+        reply(200, serde_json::to_vec(&stored).unwrap()),
+        reply(409, serde_json::to_vec(&stored).unwrap()),
+        reply(200, serde_json::to_vec(&stored).unwrap()),
+        reply(200, ""),
+        reply(404, "variable not found"),
+    ])
+    .await;
+    let client = NomadClient::new(config).unwrap();
+    let path = "nomad/jobs/dbaas-orders-1a2b3c4d";
+    assert!(client.read_variable(path).await.unwrap().is_none());
+
+    let variable = Variable {
+        path: path.into(),
+        items: BTreeMap::from([("superuser_password".to_string(), "s3cret".to_string())]),
+        ..Variable::default()
+    };
+    let written = client.put_variable(&variable, Some(0)).await.unwrap();
+    assert_eq!(written.modify_index, 9);
+    assert_eq!(written.items["superuser_password"], "s3cret");
+
+    let e = client.put_variable(&variable, Some(3)).await.unwrap_err();
+    assert!(e.is_conflict(), "{e}");
+
+    let read = client.read_variable(path).await.unwrap().unwrap();
+    assert_eq!(read.create_index, 7);
+    // The secret never reaches a Debug rendering (logs).
+    assert!(!format!("{read:?}").contains("s3cret"));
+
+    client.delete_variable(path, Some(9)).await.unwrap();
+    client.delete_variable(path, None).await.unwrap();
+
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 6);
+    for s in &seen {
+        assert_eq!(s.path, "/v1/var/nomad/jobs/dbaas-orders-1a2b3c4d");
+    }
+    assert_eq!(seen[0].method, Method::GET);
+    assert_eq!(seen[1].method, Method::PUT);
+    assert_eq!(seen[1].query["cas"], "0");
+    assert_eq!(
+        seen[1].json(),
+        json!({"Path": path, "Items": {"superuser_password": "s3cret"}})
+    );
+    assert_eq!(seen[2].query["cas"], "3");
+    assert_eq!(seen[4].method, Method::DELETE);
+    assert_eq!(seen[4].query["cas"], "9");
+    assert!(!seen[5].query.contains_key("cas"));
+
+    assert!(client.read_variable("nomad/../x").await.is_err());
+    assert!(client.read_variable("").await.is_err());
+}

@@ -15,7 +15,7 @@
 //! ignored: fields we do not model are kept in `extra` and written back, so
 //! they take part in every comparison.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use dbaas_nomad::*;
@@ -654,4 +654,65 @@ fn unknown_fields_are_tolerated_everywhere() {
         .clone()
         .unwrap();
     assert_eq!(resources.extra["NUMA"]["Affinity"], "require");
+}
+
+/// The property names of a schema in the OpenAPI document (no YAML parser
+/// needed: its layout is fixed, 4 spaces for a schema, 8 for a property).
+fn openapi_properties(schema: &str) -> BTreeSet<String> {
+    let text = String::from_utf8(sample_bytes("openapi-v1.4.yaml")).unwrap();
+    let start = text
+        .find(&format!("\n    {schema}:\n      properties:\n"))
+        .unwrap_or_else(|| panic!("schema {schema} not in the OpenAPI document"));
+    let mut names = BTreeSet::new();
+    for line in text[start..].lines().skip(3) {
+        if line.starts_with("      type:") || !line.starts_with("      ") {
+            break;
+        }
+        if let Some(name) = line.strip_prefix("        ") {
+            if !name.starts_with(' ') {
+                names.insert(name.trim_end_matches(':').to_string());
+            }
+        }
+    }
+    names
+}
+
+/// No JSON sample of the Variables API is published; its OpenAPI schema
+/// is the contract: every field of ours is one of its properties, and a
+/// fully set variable carries all of them.
+#[test]
+fn variable_fields_are_the_openapi_schemas() {
+    let schema = openapi_properties("Variable");
+    assert_eq!(
+        schema,
+        BTreeSet::from(
+            [
+                "CreateIndex",
+                "CreateTime",
+                "Items",
+                "ModifyIndex",
+                "ModifyTime",
+                "Namespace",
+                "Path"
+            ]
+            .map(String::from)
+        )
+    );
+    let full = Variable {
+        namespace: "default".into(),
+        path: "nomad/jobs/x".into(),
+        items: BTreeMap::from([("k".to_string(), "v".to_string())]),
+        create_index: 1,
+        modify_index: 2,
+        create_time: 3,
+        modify_time: 4,
+    };
+    let encoded = encode(&full);
+    let ours: BTreeSet<String> = encoded.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(ours, schema);
+    let back: Variable = serde_json::from_value(encoded).unwrap();
+    assert_eq!(back, full);
+    // Go's null map decodes as empty.
+    let v: Variable = from_json_slice(br#"{"Path":"p","Items":null}"#).unwrap();
+    assert!(v.items.is_empty());
 }
