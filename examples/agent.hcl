@@ -78,11 +78,15 @@ backup {
 
 # The host pool: pairs of hosts databases are placed on (a pair with room
 # in the least-used zone). `dbaas hosts list` shows it and its use.
-# host_pair "pair-1" {
-#   zone  = "az1"
-#   nodes = ["db-1a", "db-1b"]
+# host_pair "pair-1" {                 # the outputs of heat/host-pair.yaml
+#   zone            = "az1"
+#   nomad_nodes     = ["db-1a", "db-1b"]
+#   pacemaker_nodes = ["db-1a", "db-1b"]  # default: the Nomad node names
+#   vip_port_id     = "9f1c2d4e-0000-4000-8000-000000000001"
 #   capacity {
-#     databases = 20
-#     volume_gb = 2000
+#     databases  = 20
+#     vcpus      = 32
+#     memory_mib = 131072
+#     volumes    = 40
 #   }
 # }

@@ -11,19 +11,25 @@ use dbaas_model::*;
 
 const POOL: &str = r#"
 host_pair "pair-a1" {
-  zone  = "az-a"
-  nodes = ["db-a1-x", "db-a1-y"]
+  zone        = "az-a"
+  nomad_nodes = ["db-a1-x", "db-a1-y"]
+  vip_port_id = "vip-a1"
   capacity {
-    databases = 1
-    volume_gb = 100
+    databases  = 1
+    vcpus      = 8
+    memory_mib = 16384
+    volumes    = 4
   }
 }
 host_pair "pair-b1" {
-  zone  = "az-b"
-  nodes = ["db-b1-x", "db-b1-y"]
+  zone        = "az-b"
+  nomad_nodes = ["db-b1-x", "db-b1-y"]
+  vip_port_id = "vip-b1"
   capacity {
-    databases = 1
-    volume_gb = 100
+    databases  = 1
+    vcpus      = 8
+    memory_mib = 16384
+    volumes    = 4
   }
 }
 "#;
@@ -37,14 +43,14 @@ fn request(name: &str) -> CreateDatabaseRequest {
     }
 }
 
-async fn used(agent: &Agent) -> Vec<(String, u32, u64)> {
+async fn used(agent: &Agent) -> Vec<(String, u64, u64)> {
     agent
         .client
         .list_hosts()
         .await
         .unwrap()
         .into_iter()
-        .map(|p| (p.id, p.used.databases, p.used.volume_gb))
+        .map(|p| (p.id, p.used.databases, p.used.volumes))
         .collect()
 }
 
@@ -81,7 +87,7 @@ async fn databases_spread_over_the_pool_and_a_full_pool_refuses_with_a_reason() 
     assert_eq!(done.state, OperationState::Unwound, "{done:?}");
     let err = done.error.unwrap_or_default();
     assert!(
-        err.contains("no host pair has room") && err.contains("pair-a1 holds 1 databases of 1"),
+        err.contains("no host pair has room") && err.contains("databases short on 2 of 2 pairs"),
         "{err}"
     );
     assert!(agent.client.get_database("third").await.is_err());
@@ -138,7 +144,8 @@ async fn databases_spread_over_the_pool_and_a_full_pool_refuses_with_a_reason() 
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["pairs"][1]["id"], "pair-b1");
     assert_eq!(v["pairs"][1]["used"]["databases"], 1);
-    assert_eq!(v["pairs"][1]["capacity"]["volume_gb"], 100);
+    assert_eq!(v["pairs"][1]["capacity"]["memory_mib"], 16384);
+    assert_eq!(v["pairs"][1]["free"]["databases"], 0);
 
     for name in ["second", "third"] {
         let del = agent.client.delete_database(name).await.unwrap();

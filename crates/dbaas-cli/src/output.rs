@@ -318,14 +318,25 @@ pub fn host_pairs(pairs: &[HostPair], f: Format) {
             pairs: pairs.to_vec(),
         });
     }
-    let mut t = table(&["PAIR", "ZONE", "HOSTS", "DATABASES", "VOLUME GB"]);
+    let mut t = table(&[
+        "PAIR",
+        "ZONE",
+        "HOSTS",
+        "DATABASES",
+        "VCPUS",
+        "MEMORY MIB",
+        "VOLUMES",
+    ]);
+    let used = |u: u64, c: u64| format!("{u}/{c}");
     for p in pairs {
         t.add_row(vec![
             p.id.clone(),
             p.zone.clone(),
             p.nodes.join(", "),
-            format!("{}/{}", p.used.databases, p.capacity.databases),
-            format!("{}/{}", p.used.volume_gb, p.capacity.volume_gb),
+            used(p.used.databases, p.capacity.databases),
+            used(p.used.vcpus, p.capacity.vcpus),
+            used(p.used.memory_mib, p.capacity.memory_mib),
+            used(p.used.volumes, p.capacity.volumes),
         ]);
     }
     print_table(t);

@@ -96,15 +96,20 @@ impl Default for DriversConfig {
 }
 
 /// A pair of hosts (in production a 2-node Pacemaker cluster whose nodes
-/// are also Nomad clients) and what it can hold.
+/// are also Nomad clients) and what it can hold; the same fields as a
+/// host-pair Heat stack's outputs (see `heat/host-pair.yaml`).
 ///
 /// ```hcl
 /// host_pair "pair-1" {
-///   zone  = "az1"
-///   nodes = ["db-1a", "db-1b"]
+///   zone            = "az1"
+///   nomad_nodes     = ["db-1a", "db-1b"]
+///   pacemaker_nodes = ["db-1a", "db-1b"]   # default: the Nomad node names
+///   vip_port_id     = "9f1c2d4e-..."
 ///   capacity {
-///     databases = 20
-///     volume_gb = 2000
+///     databases  = 20
+///     vcpus      = 32
+///     memory_mib = 131072
+///     volumes    = 40
 ///   }
 /// }
 /// ```
@@ -113,38 +118,15 @@ impl Default for DriversConfig {
 pub struct HostPairConfig {
     /// The availability zone of both hosts.
     pub zone: String,
-    /// The two hosts' names (Pacemaker and Nomad node names).
-    pub nodes: Vec<String>,
+    /// The two hosts' Nomad node names.
+    pub nomad_nodes: [String; 2],
+    /// The two hosts' Pacemaker node names (host names).
     #[serde(default)]
-    pub capacity: PairCapacity,
-}
-
-/// What one host pair can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PairCapacity {
-    /// Databases at most.
-    #[serde(default = "default_pair_databases")]
-    pub databases: u32,
-    /// Sum of the databases' volume sizes at most, in GB.
-    #[serde(default = "default_pair_volume_gb")]
-    pub volume_gb: u64,
-}
-
-impl Default for PairCapacity {
-    fn default() -> Self {
-        PairCapacity {
-            databases: default_pair_databases(),
-            volume_gb: default_pair_volume_gb(),
-        }
-    }
-}
-
-fn default_pair_databases() -> u32 {
-    20
-}
-fn default_pair_volume_gb() -> u64 {
-    2000
+    pub pacemaker_nodes: Option<[String; 2]>,
+    /// The Neutron port holding the pair's VIP.
+    pub vip_port_id: String,
+    /// What the pair can hold.
+    pub capacity: dbaas_placement::Resources,
 }
 
 /// Settings of the local (embedded) drivers.
@@ -496,6 +478,28 @@ impl AgentConfig {
         }
     }
 
+    /// The host pool of the `host_pair` blocks, checked (unique ids, two
+    /// distinct nodes, a zone and a VIP port each).
+    pub fn host_pool(&self) -> Result<dbaas_placement::HostPool, String> {
+        dbaas_placement::HostPool::new(
+            self.host_pair
+                .iter()
+                .map(|(id, p)| dbaas_placement::HostPair {
+                    id: id.clone(),
+                    zone: p.zone.clone(),
+                    nomad_nodes: p.nomad_nodes.clone(),
+                    pacemaker_nodes: p
+                        .pacemaker_nodes
+                        .clone()
+                        .unwrap_or_else(|| p.nomad_nodes.clone()),
+                    vip_port_id: p.vip_port_id.clone(),
+                    capacity: p.capacity,
+                })
+                .collect(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
     /// Parses HCL text and checks it.
     pub fn parse(text: &str) -> Result<AgentConfig, String> {
         let cfg: AgentConfig = hcl::from_str(text).map_err(|e| e.to_string())?;
@@ -524,39 +528,7 @@ impl AgentConfig {
             }
         }
         self.pool()?;
-        for (id, pair) in &self.host_pair {
-            let name_ok = |s: &str| {
-                !s.is_empty()
-                    && s.len() <= 63
-                    && s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-            };
-            if !name_ok(id) {
-                return Err(format!(
-                    "host_pair {id:?}: ids are letters, digits, '-', '_' and '.', up to 63"
-                ));
-            }
-            if !name_ok(&pair.zone) {
-                return Err(format!(
-                    "host_pair {id:?}: zone {:?} is not a zone name",
-                    pair.zone
-                ));
-            }
-            if pair.nodes.len() != 2 || pair.nodes[0] == pair.nodes[1] {
-                return Err(format!(
-                    "host_pair {id:?}: nodes must name two different hosts, not {:?}",
-                    pair.nodes
-                ));
-            }
-            if let Some(n) = pair.nodes.iter().find(|n| !name_ok(n)) {
-                return Err(format!("host_pair {id:?}: {n:?} is not a host name"));
-            }
-            if pair.capacity.databases == 0 || pair.capacity.volume_gb == 0 {
-                return Err(format!(
-                    "host_pair {id:?}: a capacity of 0 holds nothing; remove the pair instead"
-                ));
-            }
-        }
+        self.host_pool()?;
         match (self.backup.store.as_str(), &self.backup.swift) {
             ("local", _) => {}
             ("swift", Some(sw)) => sw.check("backup.swift")?,

@@ -437,7 +437,7 @@ impl ControlPlane {
     pub fn host_pool(&self) -> Result<Vec<HostPair>, ApiError> {
         let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;
         Ok(placement::pool_use(
-            &self.inner.svc.settings.host_pairs,
+            &self.inner.svc.settings.host_pool,
             &dbs,
         ))
     }

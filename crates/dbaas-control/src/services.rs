@@ -30,8 +30,8 @@ pub struct Settings {
     pub default_versions: BTreeMap<String, String>,
     pub sql_limits: JobLimits,
     pub supervise_interval: Duration,
-    /// The host pool, by pair id (empty: databases are not placed).
-    pub host_pairs: BTreeMap<String, dbaas_config::HostPairConfig>,
+    /// The host pool (no pairs: databases are not placed).
+    pub host_pool: dbaas_placement::HostPool,
 }
 
 /// The context every saga step receives.
@@ -132,7 +132,7 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
                 statement_timeout: Duration::from_secs(cfg.sql.statement_timeout_seconds),
             },
             supervise_interval: Duration::from_secs(cfg.supervise_interval_seconds.max(1)),
-            host_pairs: cfg.host_pair.clone(),
+            host_pool: cfg.host_pool()?,
         },
         placement_lock: Arc::default(),
     })

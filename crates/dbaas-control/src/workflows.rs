@@ -141,7 +141,7 @@ impl Step<Services> for CreateStep {
         match self {
             CreateStep::ReserveName => Ok(json!({ "instance": instance })),
             CreateStep::PlaceDatabase => {
-                if svc.settings.host_pairs.is_empty() {
+                if svc.settings.host_pool.pairs().is_empty() {
                     return Ok(Value::Null);
                 }
                 let _held = svc.placement_lock.lock().await;
@@ -150,8 +150,8 @@ impl Step<Services> for CreateStep {
                     Some(p) => p,
                     None => {
                         let all = svc.store.list_databases().map_err(store_err)?;
-                        let pool = crate::placement::pool_use(&svc.settings.host_pairs, &all);
-                        crate::placement::place(&pool, db.size_gb).map_err(StepError::new)?
+                        crate::placement::place(&svc.settings.host_pool, &all, db.size_gb)
+                            .map_err(StepError::new)?
                     }
                 };
                 let chosen = pair.clone();

@@ -32,7 +32,7 @@ fn new_plane() -> (tempfile::TempDir, ControlPlane) {
     cfg.local.address_pool = format!("127.{}.{}.0/24", 60 + std::process::id() % 30, 1 + n % 250);
     // A host pool, so that placement is part of every create and restore.
     cfg = dbaas_config::AgentConfig::parse(&format!(
-        "data_dir = \"{}\"\nlocal {{\n  address_pool = \"{}\"\n}}\nhost_pair \"pair-1\" {{\n  zone = \"az1\"\n  nodes = [\"h1\", \"h2\"]\n}}\n",
+        "data_dir = \"{}\"\nlocal {{\n  address_pool = \"{}\"\n}}\nhost_pair \"pair-1\" {{\n  zone = \"az1\"\n  nomad_nodes = [\"h1\", \"h2\"]\n  vip_port_id = \"vip-1\"\n  capacity {{\n    databases = 5\n    vcpus = 8\n    memory_mib = 8192\n    volumes = 5\n  }}\n}}\n",
         cfg.data_dir.display(),
         cfg.local.address_pool
     ))
@@ -112,7 +112,7 @@ async fn assert_working(w: &World) {
     assert_eq!(db.state, DatabaseState::Active, "{db:?}");
     assert_eq!(db.host_pair.as_deref(), Some("pair-1"));
     let pool = w.cp.host_pool().unwrap();
-    assert_eq!((pool[0].used.databases, pool[0].used.volume_gb), (1, 1));
+    assert_eq!((pool[0].used.databases, pool[0].used.volumes), (1, 1));
     let conn = w.cp.connection(NAME).unwrap();
     let (client, c) = tokio_postgres::connect(&conn.uri, tokio_postgres::NoTls)
         .await

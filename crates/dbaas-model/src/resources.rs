@@ -506,12 +506,14 @@ pub struct BackupList {
     pub backups: Vec<Backup>,
 }
 
-/// What a host pair can hold, or holds.
+/// Amounts a host pair offers, or its databases hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PairUse {
-    pub databases: u32,
-    /// Sum of the volume sizes, in GB.
-    pub volume_gb: u64,
+pub struct PairResources {
+    pub databases: u64,
+    pub vcpus: u64,
+    pub memory_mib: u64,
+    /// Attached volumes.
+    pub volumes: u64,
 }
 
 /// One pair of the host pool and its use.
@@ -520,11 +522,12 @@ pub struct HostPair {
     pub id: String,
     /// Availability zone of both hosts.
     pub zone: String,
-    /// The two hosts.
+    /// The two hosts (Nomad node names).
     pub nodes: Vec<String>,
-    pub capacity: PairUse,
+    pub capacity: PairResources,
     /// What the databases placed on it (being created included) hold.
-    pub used: PairUse,
+    pub used: PairResources,
+    pub free: PairResources,
 }
 
 /// The host pool.

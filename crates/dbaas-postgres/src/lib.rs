@@ -428,7 +428,10 @@ mod tests {
         assert!(c.contains(expected), "{c}");
         assert!(c.contains("archive_timeout = 60"));
         // Durable before success: the copy, then the directory entry.
-        assert!(c.contains(r"&& sync ''/v/it''\\''''s/%f.part'' && mv"), "{c}");
+        assert!(
+            c.contains(r"&& sync ''/v/it''\\''''s/%f.part'' && mv"),
+            "{c}"
+        );
         assert!(c.contains(r"&& sync ''/v/it''\\''''s'''"), "{c}");
         assert_eq!(shell_quote("a'b"), r"'a'\''b'");
     }
