@@ -122,6 +122,18 @@ impl NomadRuntime {
         let pair = self.placement().pair(spec)?;
         let parent = render_admin_sql_job(spec, self.config(), &pair)?;
         let parent_id = parent.id.clone().unwrap_or_default();
+        // The job's own variable: the engine's password and the object
+        // store's header, for its tasks' templates.
+        let password = self.ensure_engine_password(&spec.instance).await?;
+        let mut items = vec![(crate::secrets::PASSWORD_ITEM, Some(password))];
+        if let Some(header) = &self.config().object_store_header {
+            items.push((
+                crate::secrets::OBJECT_STORE_HEADER_ITEM,
+                Some(header.clone()),
+            ));
+        }
+        self.ensure_items(&crate::secrets::variable_path(&parent_id), &items)
+            .await?;
         self.register(&parent).await?;
 
         let token = dispatch_token(&req.job_id);

@@ -66,13 +66,12 @@
 //!
 //! # Not done in this crate
 //!
-//! - Writing the superuser password: the job reads it from the Nomad
-//!   variable `nomad/jobs/<job id>` (key `superuser_password`) into its
-//!   secrets directory. dbaas must write that variable before the first
-//!   start (the client has no Variables API yet) and carry the password in
-//!   [`dbaas_drivers::AdminAccess`], which has no field for it; until then
-//!   the image refuses to initialise and the deployment fails with its
-//!   message.
+//! - Carrying the superuser password to dbaas's own administration:
+//!   `ensure_running` makes it once (random, check-and-set) in the Nomad
+//!   variable `nomad/jobs/<job id>` (key `superuser_password`) that the
+//!   engine's template reads, and the admin SQL and configure jobs get a
+//!   copy in their own variables; [`NomadRuntime::superuser_password`]
+//!   reads it, but [`dbaas_drivers::AdminAccess`] has no field for it.
 //! - `tools` and `wal_spool` are `None`: backups and WAL archiving from a
 //!   Nomad-run engine need their own jobs.
 //! - Wiring into the agent's configuration and control plane.
@@ -81,6 +80,7 @@ mod admin_sql;
 mod jobspec;
 mod render;
 mod runtime;
+mod secrets;
 
 pub use admin_sql::{dispatch_token, AdminSqlOutcome, AdminSqlRequest};
 pub use jobspec::{
@@ -95,3 +95,4 @@ pub use render::{
     CONFIGURE_SUFFIX, SPEC_HASH_META,
 };
 pub use runtime::{NomadRuntime, NomadRuntimeConfig, PairPlacement, SinglePair};
+pub use secrets::{variable_path, OBJECT_STORE_HEADER_ITEM, PASSWORD_ITEM};

@@ -32,7 +32,7 @@ impl PairPlacement for SinglePair {
 }
 
 /// Configuration of the Nomad engine runtime.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NomadRuntimeConfig {
     /// Engine version → container image (`"16"` → `"postgres:16"`): the
     /// versions this runtime offers are exactly these.
@@ -68,6 +68,34 @@ pub struct NomadRuntimeConfig {
     pub object_store_url: String,
     /// How long an admin SQL job may take from dispatch to its end.
     pub sql_timeout: Duration,
+    /// The HTTP header line the fetch task sends to the object store
+    /// (`X-Auth-Token: ...`), kept in the admin SQL job's variable; `None`
+    /// for a store that needs none.
+    pub object_store_header: Option<String>,
+}
+
+// Written by hand so the object store's header (a credential) never
+// reaches a log line.
+impl std::fmt::Debug for NomadRuntimeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NomadRuntimeConfig")
+            .field("images", &self.images)
+            .field("superuser", &self.superuser)
+            .field("template", &self.template.as_ref().map(|_| "(configured)"))
+            .field("start_timeout", &self.start_timeout)
+            .field("stop_timeout", &self.stop_timeout)
+            .field("poll_wait", &self.poll_wait)
+            .field("cas_attempts", &self.cas_attempts)
+            .field("client_image", &self.client_image)
+            .field("fetch_image", &self.fetch_image)
+            .field("object_store_url", &self.object_store_url)
+            .field("sql_timeout", &self.sql_timeout)
+            .field(
+                "object_store_header",
+                &self.object_store_header.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for NomadRuntimeConfig {
@@ -91,6 +119,7 @@ impl Default for NomadRuntimeConfig {
             fetch_image: "curlimages/curl:8.11.1".into(),
             object_store_url: "http://127.0.0.1:8080/v1/AUTH_dbaas/dbaas-sql".into(),
             sql_timeout: Duration::from_secs(3600),
+            object_store_header: None,
         }
     }
 }
@@ -492,6 +521,9 @@ impl EngineRuntime for NomadRuntime {
     async fn ensure_running(&self, spec: &EngineSpec) -> Result<()> {
         let job = self.render(spec)?;
         let id = job.id.clone().unwrap_or_default();
+        // The password the engine initialises with, before its first start;
+        // the job only names the variable.
+        self.ensure_engine_password(&id).await?;
         let version = self.register(&job).await?;
         self.wait_healthy(&id, version).await
     }

@@ -249,3 +249,32 @@ async fn requests_nomad_would_interpolate_are_refused_before_anything_is_sent() 
     assert!(sim.registers().is_empty());
     assert!(sim.dispatches().is_empty());
 }
+
+#[tokio::test]
+async fn the_admin_sql_job_reads_the_engines_password_from_its_own_variable() {
+    let (sim, rt) = setup().await;
+    rt.dispatch_admin_sql(&spec(), &request("pw-1"))
+        .await
+        .unwrap();
+    let engine = sim.variable(&format!("nomad/jobs/{INSTANCE}")).unwrap();
+    let own = sim.variable(&format!("nomad/jobs/{PARENT}")).unwrap();
+    let password = &engine.items["superuser_password"];
+    assert_eq!(&own.items["superuser_password"], password);
+    for job in [sim.job(PARENT).unwrap()]
+        .into_iter()
+        .chain(sim.children(PARENT))
+    {
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(!text.contains(password.as_str()));
+    }
+    // A second run writes nothing.
+    rt.dispatch_admin_sql(&spec(), &request("pw-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.variable(&format!("nomad/jobs/{PARENT}"))
+            .unwrap()
+            .modify_index,
+        own.modify_index
+    );
+}

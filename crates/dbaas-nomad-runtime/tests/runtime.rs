@@ -296,3 +296,28 @@ async fn the_simulators_blocking_queries_answer_on_change_or_after_the_wait() {
     assert!(changed.meta.last_index > index);
     assert_eq!(changed.value[0].desired_status, "stop");
 }
+
+#[tokio::test]
+async fn the_superuser_password_is_in_the_jobs_variable_never_in_the_job() {
+    let (sim, rt) = setup().await;
+    rt.ensure_running(&spec("16")).await.unwrap();
+    let variable = sim
+        .variable(&format!("nomad/jobs/{INSTANCE}"))
+        .expect("the engine job's variable");
+    let password = variable.items["superuser_password"].clone();
+    assert!(password.len() >= 32, "a strong password");
+    assert_eq!(
+        rt.superuser_password(&spec("16")).await.unwrap().as_deref(),
+        Some(password.as_str())
+    );
+    // The registered job names the variable, never the password.
+    let job = serde_json::to_string(&sim.job(INSTANCE).unwrap()).unwrap();
+    assert!(!job.contains(&password));
+    assert!(job.contains("nomadVar"), "the template reads the variable");
+
+    // Made once: a new version of the job keeps it.
+    rt.ensure_running(&spec("17")).await.unwrap();
+    let again = sim.variable(&format!("nomad/jobs/{INSTANCE}")).unwrap();
+    assert_eq!(again.items["superuser_password"], password);
+    assert_eq!(again.modify_index, variable.modify_index);
+}

@@ -82,6 +82,7 @@ struct State0 {
     logs: BTreeMap<(String, String, String), Vec<u8>>,
     dispatches: Vec<DispatchRecord>,
     lose_dispatch_answers: u32,
+    vars: BTreeMap<String, dbaas_nomad::Variable>,
 }
 
 /// What a simulated SQL run ends with.
@@ -138,6 +139,10 @@ impl Sim {
             .route("/v1/jobs", get(list_jobs).post(register))
             .route("/v1/job/{id}/dispatch", post(dispatch))
             .route("/v1/client/fs/logs/{alloc}", get(read_logs))
+            .route(
+                "/v1/var/{*path}",
+                get(read_var).put(put_var).delete(delete_var),
+            )
             .route("/v1/job/{id}", get(read_job).delete(stop_job))
             .route("/v1/job/{id}/allocations", get(job_allocations))
             .route("/v1/job/{id}/deployment", get(latest_deployment))
@@ -208,6 +213,11 @@ impl Sim {
     /// lost): the caller cannot know the child was made.
     pub fn lose_dispatch_answers(&self, n: u32) {
         self.state.lock().unwrap().lose_dispatch_answers = n;
+    }
+
+    /// The variable at `path`, as stored.
+    pub fn variable(&self, path: &str) -> Option<dbaas_nomad::Variable> {
+        self.state.lock().unwrap().vars.get(path).cloned()
     }
 
     pub fn dispatches(&self) -> Vec<DispatchRecord> {
@@ -909,4 +919,62 @@ async fn read_logs(
         Some(bytes) => bytes.clone().into_response(),
         None => not_found("log file"),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct CasQuery {
+    cas: Option<u64>,
+}
+
+async fn read_var(State(sim): State<Sim>, Path(path): Path<String>) -> Response {
+    let st = sim.state.lock().unwrap();
+    match st.vars.get(&path) {
+        Some(v) => with_index(v.modify_index, v),
+        None => not_found("variable"),
+    }
+}
+
+/// Nomad: with `cas`, the write applies only if the current ModifyIndex is
+/// `cas` (0: absent); otherwise 409 with the current variable.
+async fn put_var(
+    State(sim): State<Sim>,
+    Path(path): Path<String>,
+    Query(q): Query<CasQuery>,
+    Json(body): Json<dbaas_nomad::Variable>,
+) -> Response {
+    let mut st = sim.state.lock().unwrap();
+    let current = st.vars.get(&path).cloned();
+    if let Some(cas) = q.cas {
+        if current.as_ref().map(|v| v.modify_index).unwrap_or(0) != cas {
+            return (StatusCode::CONFLICT, Json(current.unwrap_or_default())).into_response();
+        }
+    }
+    let index = st.bump();
+    let stored = dbaas_nomad::Variable {
+        namespace: "default".into(),
+        path: path.clone(),
+        items: body.items,
+        create_index: current.as_ref().map(|v| v.create_index).unwrap_or(index),
+        modify_index: index,
+        ..Default::default()
+    };
+    st.vars.insert(path, stored.clone());
+    sim.notify(&st);
+    Json(stored).into_response()
+}
+
+async fn delete_var(
+    State(sim): State<Sim>,
+    Path(path): Path<String>,
+    Query(q): Query<CasQuery>,
+) -> Response {
+    let mut st = sim.state.lock().unwrap();
+    let current = st.vars.get(&path).cloned();
+    if let Some(cas) = q.cas {
+        if current.as_ref().map(|v| v.modify_index).unwrap_or(0) != cas {
+            return (StatusCode::CONFLICT, Json(current.unwrap_or_default())).into_response();
+        }
+    }
+    st.vars.remove(&path);
+    StatusCode::OK.into_response()
 }
