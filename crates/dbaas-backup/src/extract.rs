@@ -4,7 +4,10 @@
 //! One thread reads the stream (decompressing and parsing it) and hands
 //! file contents in bounded chunks to a pool of writer threads, which
 //! write them at their offsets (so a large file is written by all writers
-//! at once) and fsync each file once its last chunk is written. Memory is
+//! at once) and start each file's write-back once its last chunk is
+//! written; at the end one syncfs of the target's file system makes it all
+//! durable (measured: much faster than an fsync per file, which
+//! serialises on the journal), then the directories are fsynced. Memory is
 //! bounded by the queue: `2 × writers` chunks of at most [`CHUNK`] bytes,
 //! plus one chunk per writer.
 //!
@@ -41,7 +44,7 @@ pub struct Options {
     pub writers: usize,
     /// Whom every entry is given to (chown), when set.
     pub owner: Option<(Uid, Gid)>,
-    /// fsync every file and directory before returning.
+    /// Make every file and directory durable before returning.
     pub fsync: bool,
 }
 
@@ -135,6 +138,12 @@ pub fn extract(input: impl Read, target: &Path, opts: &Options) -> Result<Extrac
             .map_err(|e| format!("setting the mode of {}: {e}", path.display()))?;
     }
     if fsync {
+        // Every file written is flushed by one syncfs of the target's file
+        // system (which reports write-back errors since Linux 5.8), then
+        // the directories.
+        let t = File::open(target).map_err(|e| format!("opening {}: {e}", target.display()))?;
+        nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&t))
+            .map_err(|e| format!("syncing the file system of {}: {e}", target.display()))?;
         for dir in dirs
             .iter()
             .map(|(p, _)| p.as_path())
@@ -145,6 +154,22 @@ pub fn extract(input: impl Read, target: &Path, opts: &Options) -> Result<Extrac
         }
     }
     Ok(stats)
+}
+
+/// Asks the kernel to start writing `file` back now (sync_file_range
+/// SYNC_FILE_RANGE_WRITE), so that the final sync finds little to do.
+fn start_writeback(file: &File) {
+    // SAFETY: a plain system call on a file descriptor we own; it reads
+    // and writes no memory of ours. Failure only means the final sync
+    // does the work.
+    unsafe {
+        nix::libc::sync_file_range(
+            std::os::fd::AsRawFd::as_raw_fd(file),
+            0,
+            0,
+            nix::libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), String> {
@@ -172,12 +197,12 @@ fn write_chunks(rx: &Mutex<mpsc::Receiver<Chunk>>, failure: &Failure, fsync: boo
             continue;
         }
         drop(data);
-        // The writer of a file's last outstanding chunk closes it.
+        // The writer of a file's last outstanding chunk closes it, having
+        // started its write-back (without waiting for it: the file system
+        // is synced once at the end).
         if let Some(done) = Arc::into_inner(target) {
             if fsync {
-                if let Err(e) = done.file.sync_all() {
-                    failure.record(format!("syncing {}: {e}", done.name.display()));
-                }
+                start_writeback(&done.file);
             }
         }
     }

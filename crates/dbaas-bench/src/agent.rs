@@ -77,11 +77,16 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(bin: &Path) -> anyhow::Result<Agent> {
+        Agent::start_with(bin, "")
+    }
+
+    /// Starts the agent with `extra` appended to its configuration (HCL).
+    pub fn start_with(bin: &Path, extra: &str) -> anyhow::Result<Agent> {
         let dir = tempfile::Builder::new().prefix("dbb").tempdir_in("/tmp")?;
         let data = dir.path();
         let config = data.join("agent.hcl");
         let hcl = format!(
-            "data_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nlocal {{\n  address_pool = \"{}\"\n}}\n",
+            "data_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nlocal {{\n  address_pool = \"{}\"\n}}\n{extra}",
             data.display(),
             unique_pool()
         );

@@ -44,6 +44,7 @@ mod backup;
 mod create;
 mod fixtures;
 mod load;
+mod wal_lag;
 
 use std::path::PathBuf;
 use std::time::Duration;
