@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod cloud;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -184,6 +186,13 @@ impl Agent {
     pub async fn assert_no_orphans(&mut self) {
         let dbs = self.client.list_databases().await.unwrap();
         assert!(dbs.is_empty(), "databases remain: {dbs:?}");
+        // What `dbaas doctor` would tell an operator.
+        let report = self.client.doctor(false).await.unwrap();
+        assert_eq!(
+            report,
+            DoctorReport::default(),
+            "dbaas doctor finds something"
+        );
         self.kill();
         // Helper processes die with the agent, but the kernel kills them
         // asynchronously: give them a moment.

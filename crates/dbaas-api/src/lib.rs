@@ -160,7 +160,9 @@ fn accepted(op: Operation) -> Response {
         restore_database,
         set_backup_policy,
         verify_backup,
-        list_hosts
+        list_hosts,
+        doctor,
+        doctor_fix
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode))
 )]
@@ -211,6 +213,8 @@ pub fn router(cp: ControlPlane) -> Router {
         .route("/v1/operations", get(list_operations))
         .route("/v1/operations/{id}", get(get_operation))
         .route("/v1/hosts", get(list_hosts))
+        .route("/v1/doctor", get(doctor))
+        .route("/v1/doctor/fix", axum::routing::post(doctor_fix))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -363,6 +367,26 @@ async fn list_hosts(State(cp): State<ControlPlane>) -> ApiResult<Json<HostPairLi
     Ok(Json(HostPairList {
         pairs: cp.host_pool()?,
     }))
+}
+
+/// Cloud resources tagged by dbaas that no database owns (volumes,
+/// addresses), and databases whose resources are gone. Changes nothing.
+#[utoipa::path(get, path = "/v1/doctor", tag = "hosts",
+    responses(
+        (status = 200, description = "What was found", body = DoctorReport),
+        (status = 503, description = "A driver could not list its resources", body = ErrorBody)))]
+async fn doctor(State(cp): State<ControlPlane>) -> ApiResult<Json<DoctorReport>> {
+    Ok(Json(cp.doctor(false).await?))
+}
+
+/// As `GET /v1/doctor`, then removes the orphaned resources (never a
+/// database). Running it again finds nothing more to remove.
+#[utoipa::path(post, path = "/v1/doctor/fix", tag = "hosts",
+    responses(
+        (status = 200, description = "What was found and removed", body = DoctorReport),
+        (status = 503, description = "A driver could not list its resources", body = ErrorBody)))]
+async fn doctor_fix(State(cp): State<ControlPlane>) -> ApiResult<Json<DoctorReport>> {
+    Ok(Json(cp.doctor(true).await?))
 }
 
 /// List operations, newest first.

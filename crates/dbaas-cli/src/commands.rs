@@ -192,6 +192,35 @@ pub async fn hosts(cmd: HostsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    /// Remove the orphaned resources found (never a database).
+    #[arg(long)]
+    fix: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+pub async fn doctor(a: DoctorArgs) -> anyhow::Result<()> {
+    let report = client(&a.client).doctor(a.fix).await?;
+    output::doctor(&report, a.client.output);
+    // Something left to act on is a failure for scripts.
+    let unresolved = report.orphans.len() > report.removed.len() || !report.broken.is_empty();
+    if unresolved {
+        anyhow::bail!(
+            "{} orphaned resource(s){}, {} broken database(s)",
+            report.orphans.len() - report.removed.len(),
+            if a.fix {
+                " could not be removed"
+            } else {
+                " (remove them with --fix)"
+            },
+            report.broken.len()
+        );
+    }
+    Ok(())
+}
+
 #[derive(Subcommand)]
 pub enum SqlCommand {
     /// Run SQL against a database, as its owner.

@@ -67,6 +67,9 @@ enum Command {
     /// The host pool databases are placed on.
     #[command(subcommand)]
     Hosts(commands::HostsCommand),
+    /// Find cloud resources no database owns, and databases whose
+    /// resources are gone; `--fix` removes the former.
+    Doctor(commands::DoctorArgs),
 }
 
 /// `dbaas agent` also takes its flags the way `nomad agent` and `consul
@@ -112,6 +115,7 @@ pub fn main() -> ExitCode {
             Command::Sql(c) => commands::sql(c).await,
             Command::Backup(c) => commands::backup(c).await,
             Command::Hosts(c) => commands::hosts(c).await,
+            Command::Doctor(a) => commands::doctor(a).await,
         }
     });
     match result {

@@ -341,3 +341,37 @@ pub fn host_pairs(pairs: &[HostPair], f: Format) {
     }
     print_table(t);
 }
+
+pub fn doctor(r: &DoctorReport, f: Format) {
+    if f == Format::Json {
+        return json(r);
+    }
+    if r.orphans.is_empty() && r.broken.is_empty() {
+        println!("No orphaned resources; every database has its volume and address.");
+        return;
+    }
+    let mut t = table(&["KIND", "NAME", "PROBLEM"]);
+    for o in &r.orphans {
+        let fixed = r.removed.contains(o);
+        t.add_row(vec![
+            o.kind.clone(),
+            o.name.clone(),
+            if fixed {
+                "no database owns it: removed".to_string()
+            } else {
+                "no database owns it".to_string()
+            },
+        ]);
+    }
+    for b in &r.broken {
+        t.add_row(vec![
+            "database".to_string(),
+            b.database.clone(),
+            format!(
+                "its {} is gone: restore it from a backup, or delete it",
+                b.missing.join(" and ")
+            ),
+        ]);
+    }
+    print_table(t);
+}

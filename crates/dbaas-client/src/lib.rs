@@ -148,6 +148,17 @@ impl Client {
             .await
     }
 
+    /// Orphaned resources and broken databases; with `fix`, the orphans
+    /// are removed.
+    pub async fn doctor(&self, fix: bool) -> Result<DoctorReport> {
+        let req = if fix {
+            self.http.post(self.url("/doctor/fix"))
+        } else {
+            self.http.get(self.url("/doctor"))
+        };
+        self.send(req).await
+    }
+
     /// The host pool and its use.
     pub async fn list_hosts(&self) -> Result<Vec<HostPair>> {
         let l: HostPairList = self.send(self.http.get(self.url("/hosts"))).await?;

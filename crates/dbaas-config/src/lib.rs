@@ -48,6 +48,9 @@ pub struct AgentConfig {
     pub drivers: DriversConfig,
     #[serde(default)]
     pub local: LocalConfig,
+    /// The OpenStack cloud of the `cinder` and `neutron` drivers.
+    #[serde(default)]
+    pub openstack: Option<OpenStackConfig>,
     /// Engines by name; `postgresql` is the only one so far.
     #[serde(default = "default_engines")]
     pub engine: BTreeMap<String, EngineConfig>,
@@ -127,6 +130,39 @@ pub struct HostPairConfig {
     pub vip_port_id: String,
     /// What the pair can hold.
     pub capacity: dbaas_placement::Resources,
+}
+
+/// The cloud the OpenStack drivers work in, and how.
+///
+/// ```hcl
+/// openstack {
+///   cloud       = "dbaas"                    # a cloud of clouds.yaml; else OS_*
+///   clouds_file = "/etc/dbaas/clouds.yaml"   # default: searched as `openstack` does
+///   volumes {
+///     mount_root  = "/srv/dbaas"             # where the pair mounts a database's volume
+///     volume_type = "ssd"
+///   }
+///   addresses {
+///     external_network = "public"
+///   }
+/// }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenStackConfig {
+    /// The cloud's name in `clouds.yaml` (with `secure.yaml`); without it,
+    /// `OS_CLOUD` or the `OS_*` variables.
+    #[serde(default)]
+    pub cloud: Option<String>,
+    /// The `clouds.yaml` to read instead of searching for it.
+    #[serde(default)]
+    pub clouds_file: Option<PathBuf>,
+    /// Settings of the `cinder` volume driver.
+    #[serde(default)]
+    pub volumes: Option<dbaas_openstack::VolumeSettings>,
+    /// Settings of the `neutron` address driver.
+    #[serde(default)]
+    pub addresses: Option<dbaas_openstack::AddressSettings>,
 }
 
 /// Settings of the local (embedded) drivers.
@@ -468,6 +504,7 @@ impl AgentConfig {
             listen: default_listen(),
             drivers: DriversConfig::default(),
             local: LocalConfig::default(),
+            openstack: None,
             engine: default_engines(),
             sql: SqlConfig::default(),
             backup: BackupConfig::default(),
@@ -516,16 +553,42 @@ impl AgentConfig {
 
     /// Checks what serde cannot.
     pub fn check(&self) -> Result<(), String> {
-        for (what, v) in [
-            ("drivers.volumes", &self.drivers.volumes),
-            ("drivers.addresses", &self.drivers.addresses),
-            ("drivers.runtime", &self.drivers.runtime),
-        ] {
-            if v != "local" {
-                return Err(format!(
-                    "{what} = {v:?}: this agent offers only the \"local\" driver"
-                ));
+        let offered = |what: &str, v: &str, choices: &[&str]| {
+            if choices.contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} = {v:?}: this agent offers {}",
+                    choices
+                        .iter()
+                        .map(|c| format!("{c:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ))
             }
+        };
+        offered(
+            "drivers.volumes",
+            &self.drivers.volumes,
+            &["local", "cinder"],
+        )?;
+        offered(
+            "drivers.addresses",
+            &self.drivers.addresses,
+            &["local", "neutron"],
+        )?;
+        offered("drivers.runtime", &self.drivers.runtime, &["local"])?;
+        let os = self.openstack.as_ref();
+        if self.drivers.volumes == "cinder" && os.is_none() {
+            return Err(
+                "drivers.volumes = \"cinder\" needs an openstack block (the cloud to use)".into(),
+            );
+        }
+        if self.drivers.addresses == "neutron" && os.and_then(|o| o.addresses.as_ref()).is_none() {
+            return Err(
+                "drivers.addresses = \"neutron\" needs openstack { addresses { external_network = \"...\" } }"
+                    .into(),
+            );
         }
         self.pool()?;
         self.host_pool()?;

@@ -433,6 +433,72 @@ impl ControlPlane {
         Ok(dbs.iter().map(|d| self.view(d)).collect())
     }
 
+    /// Finds cloud resources tagged by dbaas that no database owns, and
+    /// databases whose resources are gone; with `fix`, removes the former
+    /// (never a database: a broken one is for its owner to restore or
+    /// delete).
+    ///
+    /// The drivers are listed before the records are read: a resource is
+    /// made only after its database's record exists, and the record goes
+    /// only after its resources, so nothing of a create or delete in
+    /// flight can look orphaned.
+    pub async fn doctor(&self, fix: bool) -> Result<DoctorReport, ApiError> {
+        let svc = &self.inner.svc;
+        let unavailable =
+            |e: dbaas_drivers::DriverError| ApiError::new(ErrorCode::Unavailable, e.to_string());
+        let volumes = svc.drivers.volumes.list().await.map_err(unavailable)?;
+        let addresses = svc.drivers.addresses.list().await.map_err(unavailable)?;
+        let records = svc.store.list_databases().map_err(store_err)?;
+        let owned: std::collections::BTreeSet<String> =
+            records.iter().map(Services::instance_name).collect();
+        let mut report = DoctorReport::default();
+        for (kind, names) in [("volume", &volumes), ("address", &addresses)] {
+            for n in names.iter().filter(|n| !owned.contains(*n)) {
+                report.orphans.push(Orphan {
+                    kind: kind.into(),
+                    name: n.clone(),
+                });
+            }
+        }
+        for db in records
+            .iter()
+            .filter(|d| matches!(d.state, DatabaseState::Active | DatabaseState::Error))
+        {
+            let instance = Services::instance_name(db);
+            let mut missing = Vec::new();
+            if !volumes.contains(&instance) {
+                missing.push("volume".to_string());
+            }
+            if !addresses.contains(&instance) {
+                missing.push("address".to_string());
+            }
+            if !missing.is_empty() {
+                report.broken.push(BrokenDatabase {
+                    database: db.name.clone(),
+                    missing,
+                });
+            }
+        }
+        if fix {
+            for o in &report.orphans {
+                let done = match o.kind.as_str() {
+                    "volume" => svc.drivers.volumes.delete(&o.name).await,
+                    _ => svc.drivers.addresses.release(&o.name).await,
+                };
+                match done {
+                    Ok(()) => {
+                        tracing::info!(kind = %o.kind, name = %o.name, "doctor: removed an orphan");
+                        report.removed.push(o.clone());
+                    }
+                    Err(e) => {
+                        tracing::warn!(kind = %o.kind, name = %o.name, error = %e, "doctor: cannot remove an orphan")
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
     /// The host pool and what the databases placed on it hold.
     pub fn host_pool(&self) -> Result<Vec<HostPair>, ApiError> {
         let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;

@@ -80,8 +80,44 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
             .wal_archiving
             .then_some(cfg.backup.archive_timeout_seconds),
     })?;
-    let addresses = dbaas_local::LocalAddresses::new(store.clone(), pool, cfg.local.port)?;
-    let volumes = dbaas_local::LocalVolumes::new(cfg.data_dir.join("volumes"));
+    // One Keystone session for every OpenStack driver.
+    let cloud = match &cfg.openstack {
+        Some(os) if cfg.drivers.volumes == "cinder" || cfg.drivers.addresses == "neutron" => {
+            let c = load_cloud(os.cloud.as_deref(), os.clouds_file.as_deref())?;
+            Some(Arc::new(
+                dbaas_openstack::Session::new(c).map_err(|e| format!("openstack: {e}"))?,
+            ))
+        }
+        _ => None,
+    };
+    let addresses: Arc<dyn AddressDriver> = match (cfg.drivers.addresses.as_str(), &cloud) {
+        ("neutron", Some(session)) => {
+            let settings = cfg
+                .openstack
+                .as_ref()
+                .and_then(|o| o.addresses.clone())
+                .ok_or("drivers.addresses = \"neutron\" needs openstack { addresses { ... } }")?;
+            Arc::new(
+                dbaas_openstack::NeutronFloatingIps::new(session.clone(), settings)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        _ => Arc::new(dbaas_local::LocalAddresses::new(
+            store.clone(),
+            pool,
+            cfg.local.port,
+        )?),
+    };
+    let volumes: Arc<dyn VolumeDriver> = match (cfg.drivers.volumes.as_str(), &cloud) {
+        ("cinder", Some(session)) => Arc::new(dbaas_openstack::CinderVolumes::new(
+            session.clone(),
+            cfg.openstack
+                .as_ref()
+                .and_then(|o| o.volumes.clone())
+                .unwrap_or_default(),
+        )),
+        _ => Arc::new(dbaas_local::LocalVolumes::new(cfg.data_dir.join("volumes"))),
+    };
     let backup_dir = cfg
         .backup
         .local_dir
@@ -111,8 +147,8 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
         backups,
         foreign_stores,
         drivers: Drivers {
-            volumes: Arc::new(volumes),
-            addresses: Arc::new(addresses),
+            volumes,
+            addresses,
             runtime: Arc::new(runtime),
         },
         settings: Settings {
@@ -203,22 +239,30 @@ fn open_store(
     }
 }
 
-/// The Keystone token request of a `clouds.yaml` cloud (with its
-/// `secure.yaml`), read the way the `openstack` command reads it.
-fn keystone_from_cloud(
-    sw: &dbaas_config::SwiftStoreConfig,
-    cloud: &str,
-) -> Result<dbaas_objstore::KeystoneRequest, String> {
+/// A cloud's configuration, read the way the `openstack` command reads
+/// it: the cloud `cloud` of `clouds.yaml` (with its `secure.yaml`; from
+/// `clouds_file` when given, else searched for), or without a name
+/// `OS_CLOUD` / the `OS_*` variables.
+fn load_cloud(
+    cloud: Option<&str>,
+    clouds_file: Option<&std::path::Path>,
+) -> Result<dbaas_openstack::CloudConfig, String> {
     use dbaas_openstack::{CloudConfig, ConfigSources};
-    let c = match &sw.clouds_file {
-        Some(path) => {
+    let what = cloud.map_or("the cloud of OS_CLOUD / OS_*".to_string(), |c| {
+        format!("cloud {c:?}")
+    });
+    match (clouds_file, cloud) {
+        (Some(path), Some(cloud)) => {
             let secure = path.with_file_name("secure.yaml");
             CloudConfig::from_clouds_yaml(path, Some(&secure), cloud)
         }
-        None => {
+        (Some(_), None) => {
+            return Err("openstack: clouds_file needs cloud, the name of a cloud in it".into())
+        }
+        (None, _) => {
             let process = ConfigSources::from_process();
-            let var = |k: &str| match k {
-                "OS_CLOUD" => Some(cloud.to_string()),
+            let var = |k: &str| match (k, cloud) {
+                ("OS_CLOUD", Some(c)) => Some(c.to_string()),
                 _ => std::env::var(k).ok(),
             };
             CloudConfig::load(&ConfigSources {
@@ -228,7 +272,17 @@ fn keystone_from_cloud(
             })
         }
     }
-    .map_err(|e| format!("swift: cloud {cloud:?}: {e}"))?;
+    .map_err(|e| format!("{what}: {e}"))
+}
+
+/// The Keystone token request of a `clouds.yaml` cloud (with its
+/// `secure.yaml`), read the way the `openstack` command reads it.
+fn keystone_from_cloud(
+    sw: &dbaas_config::SwiftStoreConfig,
+    cloud: &str,
+) -> Result<dbaas_objstore::KeystoneRequest, String> {
+    let c =
+        load_cloud(Some(cloud), sw.clouds_file.as_deref()).map_err(|e| format!("swift: {e}"))?;
     let body = serde_json::to_value(c.auth_request())
         .map_err(|e| format!("swift: cloud {cloud:?}: {e}"))?;
     Ok(dbaas_objstore::KeystoneRequest {

@@ -410,6 +410,14 @@ impl EngineRuntime for LocalRuntime {
             .map_err(|e| err(format!("creating {}: {e}", sockets.display())))?;
         std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
         self.chown(&sockets)?;
+        // A volume of another driver (a Cinder volume) is mounted here on
+        // a cluster's hosts; on this one machine a directory stands in.
+        std::fs::create_dir_all(&spec.volume.mount_path).map_err(|e| {
+            err(format!(
+                "creating {}: {e}",
+                spec.volume.mount_path.display()
+            ))
+        })?;
         // The engine user writes its log (and copies) in the volume, whether
         // the data came from the template or from a backup.
         self.chown(&spec.volume.mount_path)?;

@@ -535,3 +535,32 @@ pub struct HostPair {
 pub struct HostPairList {
     pub pairs: Vec<HostPair>,
 }
+
+/// A cloud resource dbaas made that no database owns any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Orphan {
+    /// `volume` or `address`.
+    pub kind: String,
+    /// The owner name the resource carries (a database instance name).
+    pub name: String,
+}
+
+/// A database one of whose cloud resources is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BrokenDatabase {
+    pub database: String,
+    /// What is missing: `volume`, `address`.
+    pub missing: Vec<String>,
+}
+
+/// What `dbaas doctor` found (and, with `--fix`, removed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DoctorReport {
+    /// Resources tagged by dbaas that no database owns.
+    pub orphans: Vec<Orphan>,
+    /// Databases whose resources are gone (not repaired: restore them
+    /// from a backup, or delete them).
+    pub broken: Vec<BrokenDatabase>,
+    /// Orphans removed by this run (`--fix`).
+    pub removed: Vec<Orphan>,
+}

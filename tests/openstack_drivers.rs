@@ -1,0 +1,229 @@
+//! The create and delete workflows with real Cinder volumes (the agent's
+//! `drivers { volumes = "cinder" }`), as a plain member user of a real
+//! Keystone: one volume per database, tagged with it; none after a delete;
+//! and after a kill -9 of the agent at any step and a restart, never a
+//! second volume, and `dbaas doctor` finds nothing.
+//!
+//! The engine runs here (the local runtime), in a directory standing in
+//! for the volume's mount point, as the host pair's Filesystem resource
+//! would mount it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use common::cloud::start_openstack;
+use common::{connect, Agent};
+use dbaas_model::*;
+
+fn clouds_yaml() -> &'static PathBuf {
+    static CLOUD: OnceLock<PathBuf> = OnceLock::new();
+    CLOUD.get_or_init(|| start_openstack("cinder").join("clouds.yaml"))
+}
+
+/// A tag of its own per agent, so that tests running side by side count
+/// only their own volumes.
+fn owner_tag() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("e2e{}n{n}", std::process::id())
+}
+
+fn config(tag: &str) -> String {
+    let mnt = std::env::temp_dir().join(format!("dbaas-e2e-mnt-{tag}"));
+    format!(
+        "drivers {{\n  volumes = \"cinder\"\n}}\nopenstack {{\n  cloud = \"dbaas\"\n  clouds_file = \"{}\"\n  volumes {{\n    mount_root = \"{}\"\n    owner_tag = \"{tag}\"\n  }}\n}}\n",
+        clouds_yaml().display(),
+        mnt.display()
+    )
+}
+
+/// The volumes Cinder holds for this agent (not deleted ones), as
+/// `(database instance, size)`.
+async fn volumes(tag: &str) -> Vec<(String, u64)> {
+    let cloud =
+        dbaas_openstack::CloudConfig::from_clouds_yaml(clouds_yaml(), None, "dbaas").unwrap();
+    let session = Arc::new(dbaas_openstack::Session::new(cloud).unwrap());
+    let storage = dbaas_openstack::BlockStorage::new(session);
+    let key = BTreeMap::from([(
+        dbaas_openstack::METADATA_MANAGED_BY.to_string(),
+        tag.to_string(),
+    )]);
+    let mut out: Vec<(String, u64)> = storage
+        .find_volumes(&key)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| !v.status.starts_with("delet"))
+        .map(|v| {
+            (
+                v.metadata
+                    .get(dbaas_openstack::METADATA_DB)
+                    .cloned()
+                    .unwrap_or_default(),
+                v.size,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Deleted volumes can linger a moment in `deleting`; wait until none is
+/// left of this agent.
+async fn wait_no_volumes(tag: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = volumes(tag).await;
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "volumes remain: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn works(agent: &Agent, name: &str) {
+    let conn = agent.client.connection(name).await.unwrap();
+    let pg = connect(&conn).await;
+    assert_eq!(
+        pg.query_one("SELECT 40 + 2", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        42
+    );
+}
+
+fn instance(db: &Database) -> String {
+    format!("dbaas-{}-{}", db.name, &db.id[..8])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_gets_one_cinder_volume_and_gives_it_back() {
+    let tag = owner_tag();
+    let mut agent = Agent::start_configured(None, &config(&tag));
+    assert_eq!(
+        agent.create("blocky").await.state,
+        OperationState::Succeeded
+    );
+    let db = agent.client.get_database("blocky").await.unwrap();
+    assert_eq!(volumes(&tag).await, [(instance(&db), 1)]);
+    works(&agent, "blocky").await;
+    assert_eq!(
+        agent.client.doctor(false).await.unwrap(),
+        DoctorReport::default()
+    );
+
+    let del = agent.client.delete_database("blocky").await.unwrap();
+    assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
+    wait_no_volumes(&tag).await;
+    agent.assert_no_orphans().await;
+}
+
+/// Create is killed at `point`; after a restart it completes with exactly
+/// one volume, and the delete leaves none.
+async fn crash_during_create(point: &str) {
+    let tag = owner_tag();
+    let mut agent = Agent::start_configured(
+        Some(&format!("create_database.{point}=crash")),
+        &config(&tag),
+    );
+    let _ = agent
+        .client
+        .create_database(&CreateDatabaseRequest {
+            name: "phoenix".into(),
+            engine: None,
+            version: None,
+            size_gb: Some(1),
+        })
+        .await;
+    assert!(
+        agent.wait_exit(Duration::from_secs(120)),
+        "not killed at {point}: {}",
+        agent.log()
+    );
+    agent.restart(None);
+    let op = agent
+        .find_operation(OperationKind::CreateDatabase, "phoenix")
+        .await;
+    let done = agent.wait(&op.id).await;
+    assert_eq!(
+        done.state,
+        OperationState::Succeeded,
+        "after a crash at {point}: {done:?}"
+    );
+    let db = agent.client.get_database("phoenix").await.unwrap();
+    assert_eq!(
+        volumes(&tag).await,
+        [(instance(&db), 1)],
+        "one volume after a crash at {point}"
+    );
+    works(&agent, "phoenix").await;
+    assert_eq!(
+        agent.client.doctor(false).await.unwrap(),
+        DoctorReport::default()
+    );
+
+    // And a delete killed at the same moment of its own saga.
+    let del = agent.client.delete_database("phoenix").await.unwrap();
+    assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
+    wait_no_volumes(&tag).await;
+    agent.assert_no_orphans().await;
+}
+
+/// Delete is killed at `point`; after a restart it completes and leaves
+/// no volume.
+async fn crash_during_delete(point: &str) {
+    let tag = owner_tag();
+    let mut agent = Agent::start_configured(None, &config(&tag));
+    assert_eq!(agent.create("ashes").await.state, OperationState::Succeeded);
+    agent.restart(Some(&format!("delete_database.{point}=crash")));
+    let _ = agent.client.delete_database("ashes").await;
+    assert!(
+        agent.wait_exit(Duration::from_secs(120)),
+        "not killed at {point}: {}",
+        agent.log()
+    );
+    agent.restart(None);
+    let op = agent
+        .find_operation(OperationKind::DeleteDatabase, "ashes")
+        .await;
+    let done = agent.wait(&op.id).await;
+    assert_eq!(
+        done.state,
+        OperationState::Succeeded,
+        "after a crash at {point}: {done:?}"
+    );
+    wait_no_volumes(&tag).await;
+    agent.assert_no_orphans().await;
+}
+
+macro_rules! crashes {
+    ($f:ident: $($test:ident => $point:literal,)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $test() {
+            $f($point).await
+        }
+    )*};
+}
+
+crashes! { crash_during_create:
+    create_killed_before_create_volume => "create_volume.before",
+    create_killed_after_create_volume => "create_volume.after",
+    create_killed_after_initialize_engine => "initialize_engine.after",
+    create_killed_after_mark_active => "mark_active.after",
+}
+
+crashes! { crash_during_delete:
+    delete_killed_after_destroy_engine => "destroy_engine.after",
+    delete_killed_before_delete_volume => "delete_volume.before",
+    delete_killed_after_delete_volume => "delete_volume.after",
+    delete_killed_after_release_address => "release_address.after",
+}
