@@ -9,6 +9,7 @@
 mod agent;
 mod commands;
 mod output;
+mod render;
 
 use std::process::ExitCode;
 
@@ -70,6 +71,9 @@ enum Command {
     /// Find cloud resources no database owns, and databases whose
     /// resources are gone; `--fix` removes the former.
     Doctor(commands::DoctorArgs),
+    /// Print, offline, what creating a database would submit: its Nomad
+    /// jobs, its Pacemaker group, its OpenStack requests.
+    Render(render::RenderArgs),
 }
 
 /// `dbaas agent` also takes its flags the way `nomad agent` and `consul
@@ -116,6 +120,7 @@ pub fn main() -> ExitCode {
             Command::Backup(c) => commands::backup(c).await,
             Command::Hosts(c) => commands::hosts(c).await,
             Command::Doctor(a) => commands::doctor(a).await,
+            Command::Render(a) => render::run(a),
         }
     });
     match result {

@@ -51,6 +51,12 @@ pub struct AgentConfig {
     /// The OpenStack cloud of the `cinder` and `neutron` drivers.
     #[serde(default)]
     pub openstack: Option<OpenStackConfig>,
+    /// Engines as Nomad jobs.
+    #[serde(default)]
+    pub nomad: Option<NomadConfig>,
+    /// Databases as Pacemaker resource groups.
+    #[serde(default)]
+    pub pacemaker: Option<PacemakerConfig>,
     /// Engines by name; `postgresql` is the only one so far.
     #[serde(default = "default_engines")]
     pub engine: BTreeMap<String, EngineConfig>,
@@ -128,8 +134,91 @@ pub struct HostPairConfig {
     pub pacemaker_nodes: Option<[String; 2]>,
     /// The Neutron port holding the pair's VIP.
     pub vip_port_id: String,
+    /// The two hosts' Nova server ids, which fencing powers off.
+    #[serde(default)]
+    pub server_ids: Option<[String; 2]>,
+    /// The subnet of the hosts' ports (where the floating IP agent looks).
+    #[serde(default)]
+    pub subnet_id: Option<String>,
     /// What the pair can hold.
     pub capacity: dbaas_placement::Resources,
+}
+
+/// How engines are described to Nomad (the `nomad` runtime, and what
+/// `dbaas render` prints).
+///
+/// ```hcl
+/// nomad {
+///   images      = { "15" = "postgres:15", "16" = "postgres:16" }
+///   fetch_image = "curlimages/curl:8.11.1"
+///   object_store_url = "https://swift.example.org/v1/AUTH_dbaas/dbaas-sql"
+/// }
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NomadConfig {
+    /// Engine version → container image; default the official images of
+    /// PostgreSQL 15, 16 and 17.
+    #[serde(default)]
+    pub images: BTreeMap<String, String>,
+    /// The engine's superuser (default `postgres`).
+    #[serde(default)]
+    pub superuser: Option<String>,
+    /// The image providing psql for SQL and configuration jobs (default:
+    /// the engine's own).
+    #[serde(default)]
+    pub client_image: Option<String>,
+    /// The image providing curl, which fetches a SQL job's text.
+    #[serde(default)]
+    pub fetch_image: Option<String>,
+    /// Base URL of the object-store container holding SQL jobs' text.
+    #[serde(default)]
+    pub object_store_url: Option<String>,
+}
+
+/// How databases' resource groups are described to Pacemaker.
+///
+/// ```hcl
+/// pacemaker {
+///   cloud = "dbaas"   # the clouds.yaml cloud the hosts' agents and fencing use
+/// }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacemakerConfig {
+    /// The `clouds.yaml` cloud on the hosts that the OpenStack resource
+    /// agents and fence_openstack authenticate with (never a password in
+    /// the CIB).
+    #[serde(default = "default_pacemaker_cloud")]
+    pub cloud: String,
+    /// Where each database's volume is mounted on the hosts (default
+    /// `/srv/dbaas`): its data file system at `<root>/<instance>`, its WAL
+    /// file system at `<root>/<instance>-wal`.
+    #[serde(default = "default_mount_root")]
+    pub mount_root: PathBuf,
+    /// The file system of the volumes (default `ext4`).
+    #[serde(default = "default_fstype")]
+    pub fstype: String,
+}
+
+impl Default for PacemakerConfig {
+    fn default() -> Self {
+        PacemakerConfig {
+            cloud: default_pacemaker_cloud(),
+            mount_root: default_mount_root(),
+            fstype: default_fstype(),
+        }
+    }
+}
+
+fn default_pacemaker_cloud() -> String {
+    "dbaas".into()
+}
+fn default_mount_root() -> PathBuf {
+    PathBuf::from("/srv/dbaas")
+}
+fn default_fstype() -> String {
+    "ext4".into()
 }
 
 /// The cloud the OpenStack drivers work in, and how.
@@ -505,6 +594,8 @@ impl AgentConfig {
             drivers: DriversConfig::default(),
             local: LocalConfig::default(),
             openstack: None,
+            nomad: None,
+            pacemaker: None,
             engine: default_engines(),
             sql: SqlConfig::default(),
             backup: BackupConfig::default(),

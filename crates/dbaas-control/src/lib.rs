@@ -14,6 +14,7 @@
 //! agent's configuration.
 
 pub mod placement;
+pub mod render;
 mod services;
 mod workflows;
 

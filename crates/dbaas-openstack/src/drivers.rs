@@ -145,24 +145,12 @@ impl CinderVolumes {
 
     /// The metadata a retry finds the volume of `name` by.
     pub fn key(&self, name: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (METADATA_DB.to_string(), name.to_string()),
-            (
-                METADATA_MANAGED_BY.to_string(),
-                self.settings.owner_tag.clone(),
-            ),
-        ])
+        self.settings.key(name)
     }
 
     /// The create request for the volume of `name`.
     pub fn create_request(&self, name: &str, size_gb: u32) -> VolumeCreateRequest {
-        let mut metadata = self.key(name);
-        metadata.insert(METADATA_ROLE.to_string(), "data".to_string());
-        let mut req = VolumeCreateRequest::new(name, u64::from(size_gb), metadata);
-        req.volume.description = Some(Some(format!("data of {name}, made by dbaas")));
-        req.volume.volume_type = self.settings.volume_type.clone().map(Some);
-        req.volume.availability_zone = self.settings.availability_zone.clone().map(Some);
-        req
+        self.settings.create_request(name, size_gb)
     }
 
     fn to_driver(&self, name: &str, v: &cinder::Volume) -> Volume {
@@ -255,6 +243,37 @@ impl VolumeDriver for CinderVolumes {
     }
 }
 
+impl VolumeSettings {
+    /// The metadata a volume of `name` is found by.
+    pub fn key(&self, name: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (METADATA_DB.to_string(), name.to_string()),
+            (METADATA_MANAGED_BY.to_string(), self.owner_tag.clone()),
+        ])
+    }
+
+    /// The create request for the volume of `name` (also what `dbaas
+    /// render` shows).
+    pub fn create_request(&self, name: &str, size_gb: u32) -> VolumeCreateRequest {
+        let mut metadata = self.key(name);
+        metadata.insert(METADATA_ROLE.to_string(), "data".to_string());
+        let mut req = VolumeCreateRequest::new(name, u64::from(size_gb), metadata);
+        req.volume.description = Some(Some(format!("data of {name}, made by dbaas")));
+        req.volume.volume_type = self.volume_type.clone().map(Some);
+        req.volume.availability_zone = self.availability_zone.clone().map(Some);
+        req
+    }
+}
+
+impl AddressSettings {
+    /// What the floating IP of `owner` is found by: its description and
+    /// tags.
+    pub fn key(&self, owner: &str) -> FloatingIpKey {
+        let label = format!("{}:{owner}", self.owner_tag);
+        FloatingIpKey::new(label.clone(), &[&self.owner_tag, &label])
+    }
+}
+
 /// Settings of [`NeutronFloatingIps`], as the agent's configuration gives
 /// them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,14 +349,9 @@ impl NeutronFloatingIps {
         &self.settings
     }
 
-    fn owner_label(&self, owner: &str) -> String {
-        format!("{}:{owner}", self.settings.owner_tag)
-    }
-
     /// What the floating IP of `owner` is found by.
     pub fn key(&self, owner: &str) -> FloatingIpKey {
-        let label = self.owner_label(owner);
-        FloatingIpKey::new(label.clone(), &[&self.settings.owner_tag, &label])
+        self.settings.key(owner)
     }
 
     fn endpoint(&self, f: &FloatingIp) -> Endpoint {
