@@ -95,7 +95,15 @@ fn check(name: &str) -> Value {
         dangling.is_empty(),
         "{name}: references to no resource: {dangling:?}"
     );
-    let conds = first_names(&t, "if");
+    let mut conds = first_names(&t, "if");
+    // Resources made only under a condition.
+    conds.extend(
+        t["resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|r| r["condition"].as_str().map(str::to_string)),
+    );
     let unknown: Vec<_> = conds.difference(&conditions).collect();
     assert!(
         unknown.is_empty(),
@@ -133,11 +141,18 @@ fn check(name: &str) -> Value {
             p["scheduler_hints"]["group"]["get_resource"],
             group.as_str()
         );
-        let vol = p["block_device_mapping_v2"][0]["volume_id"]["get_resource"]
-            .as_str()
-            .unwrap();
-        assert_eq!(res[vol]["type"], "OS::Cinder::Volume");
-        assert!(boot.insert(vol), "{name}: two servers boot from {vol}");
+        // Its own volume, made from the image or blank (no image given):
+        // `{if: [has_image, {get_resource: V}, {get_resource: BLANK_V}]}`.
+        let id = &p["block_device_mapping_v2"][0]["volume_id"];
+        let choices: Vec<&Value> = match id["if"].as_array() {
+            Some(a) => a[1..].iter().collect(),
+            None => vec![id],
+        };
+        for c in choices {
+            let vol = c["get_resource"].as_str().unwrap();
+            assert_eq!(res[vol]["type"], "OS::Cinder::Volume");
+            assert!(boot.insert(vol), "{name}: two servers boot from {vol}");
+        }
     }
     t
 }
