@@ -61,10 +61,20 @@ fn err(msg: impl Into<String>) -> BackupError {
 /// which is stored last.
 pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
     let prefix = backup_prefix(req.database, req.database_id, req.backup_id);
-    crate::delete_backup_objects(req.store.as_ref(), &prefix).await?;
     let started_at = Utc::now();
-
-    let (system_identifier, timeline) = cluster_identity(req.access).await?;
+    // The store's round trips (removing leftovers, reading the cluster's
+    // identity) overlap with pg_basebackup; the leftovers are gone before
+    // the first segment is stored.
+    // If the backup fails before, they are stopped (AbortOnDrop).
+    let mut cleanup = Some(AbortOnDrop({
+        let store = req.store.clone();
+        let prefix = prefix.clone();
+        tokio::spawn(async move { crate::delete_backup_objects(store.as_ref(), &prefix).await })
+    }));
+    let identity = AbortOnDrop({
+        let access = req.access.clone();
+        tokio::spawn(async move { cluster_identity(&access).await })
+    });
 
     let mut child = req
         .tools
@@ -162,6 +172,9 @@ pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
         if encoder.get_ref().len() >= settings.segment_size {
             // Waiting for a permit here is what bounds memory: reading
             // stops while `parallelism` segments are in flight.
+            if let Some(c) = cleanup.take() {
+                c.join().await?;
+            }
             let permit = limit.clone().acquire_owned().await.expect("semaphore open");
             let data =
                 std::mem::replace(encoder.get_mut(), Vec::with_capacity(settings.segment_size));
@@ -194,6 +207,9 @@ pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
             last_line(&log)
         )));
     }
+    if let Some(c) = cleanup.take() {
+        c.join().await?;
+    }
     let permit = limit.clone().acquire_owned().await.expect("semaphore open");
     upload(&mut uploads, index, tail, permit);
 
@@ -201,6 +217,7 @@ pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
         segments.push(done.map_err(|e| err(e.to_string()))??);
     }
     segments.sort_by_key(|(i, _)| *i);
+    let (system_identifier, timeline) = identity.join().await?;
 
     let start_lsn = wal_point(&log, "write-ahead log start point: ").ok_or_else(|| {
         err(format!(
@@ -246,6 +263,21 @@ pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
         .await
         .map_err(|e| err(format!("writing the manifest: {e}")))?;
     Ok(manifest)
+}
+
+/// A task of the backup's that must not outlive it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<Result<T, BackupError>>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, BackupError> {
+        (&mut self.0).await.map_err(|e| err(e.to_string()))?
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// zstd workers for a backup: one per core, at most 4.

@@ -336,7 +336,7 @@ async fn bench(args: &BackupArgs, base: &Path) -> anyhow::Result<()> {
             r.dbaas_restore[k] = t.elapsed().as_secs_f64();
             let cpu = Cpu::now().since(&cpu0);
             notes.push(format!(
-                "dbaas restore zstd {}: {:.2} s ({:.2} s, files fsynced, + sync -f) = {:.0} MB/s (CPU: dbaas process {:.2} s)",
+                "dbaas restore zstd {}: {:.2} s ({:.2} s, durable, + sync -f) = {:.0} MB/s (CPU: dbaas process {:.2} s)",
                 m.compression.level,
                 r.dbaas_restore[k],
                 tool,

@@ -228,7 +228,7 @@ impl WalLag {
         let (amax, amed) = (ages.last().copied().unwrap_or(0), med(&ages));
         let mib = |n: u64| (n * self.segment_size) as f64 / 1048576.0;
         let mut out = vec![format!(
-            "WAL archive lag under pgbench -c {} -T {} (scale {}, {:.0} tps, {:.0} MB of WAL = {:.1} segments of {} MiB per second; {} samples of GET /v1/databases/NAME, one a second): pending segments max {fmax} ({:.0} MiB), median {fmed} ({:.0} MiB); oldest pending max {amax} s, median {amed} s; all archived {} after the load stopped",
+            "WAL archive lag under pgbench -c {} -T {} (scale {}, {:.0} tps, {:.0} MB of WAL = {:.2} segments of {} MiB per second; {} samples of GET /v1/databases/NAME, one a second): pending segments max {fmax} ({:.0} MiB), median {fmed} ({:.0} MiB); oldest pending max {amax} s, median {amed} s; all archived {} after the load stopped",
             self.clients,
             self.seconds,
             self.scale,
