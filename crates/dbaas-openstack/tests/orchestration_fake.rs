@@ -1,8 +1,9 @@
 //! The Heat stack client against a fake Heat: a create whose answer is
 //! lost is found again (never a second stack), waits end on COMPLETE or
 //! FAILED (with Heat's reason) and are bounded, outputs become a host
-//! pair, deletes wait until the stack is gone. The real Heat is not
-//! started by the test cloud (see the crate's documentation).
+//! pair, deletes wait until the stack is gone: the faults a real Heat
+//! does not show on demand. The real Heat runs the templates in
+//! `heat_real.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
