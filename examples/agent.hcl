@@ -90,3 +90,29 @@ backup {
 #     volumes    = 40
 #   }
 # }
+
+# Production drivers: Cinder volumes, Neutron floating IPs, a Pacemaker
+# resource group per database on its host pair (reached over SSH).
+# drivers {
+#   volumes   = "cinder"
+#   addresses = "neutron"
+#   ha        = "pacemaker"
+# }
+# openstack {
+#   cloud = "dbaas"                       # clouds.yaml (+ secure.yaml), or OS_*
+#   volumes {
+#     mount_root  = "/srv/dbaas"
+#     volume_type = "ssd"
+#   }
+#   addresses {
+#     external_network = "public"
+#   }
+# }
+# pacemaker {
+#   cloud = "dbaas"                       # what the hosts' agents and fencing use
+#   ssh {
+#     user        = "hacluster"
+#     key         = "/etc/dbaas/ssh/id_ed25519"
+#     known_hosts = "/etc/dbaas/ssh/known_hosts"
+#   }
+# }

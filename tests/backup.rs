@@ -342,9 +342,10 @@ async fn engine_now(agent: &Agent, name: &str) -> chrono::DateTime<chrono::Utc> 
         .with_timezone(&chrono::Utc)
 }
 
-/// Waits until the WAL written before now is in the store.
-async fn wait_archived(agent: &Agent, name: &str) {
-    let since = chrono::Utc::now();
+/// Waits until WAL written after `since` (taken before the writes that
+/// must be archived: archiving may finish before this is called) is in
+/// the store.
+async fn wait_archived(agent: &Agent, name: &str, since: chrono::DateTime<chrono::Utc>) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let db = agent.client.get_database(name).await.unwrap();
@@ -372,8 +373,9 @@ async fn history(agent: &Agent, name: &str) -> chrono::DateTime<chrono::Utc> {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let t = engine_now(agent, name).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    let since = chrono::Utc::now();
     fill(agent, name, 201, 300).await;
-    wait_archived(agent, name).await;
+    wait_archived(agent, name, since).await;
     t
 }
 
@@ -399,9 +401,10 @@ async fn a_point_in_time_restore_has_exactly_the_rows_committed_up_to_the_target
     assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
     assert_eq!(count(&agent, "clock-at-t").await, 200);
     // The restored database is a normal one: writable, and archiving too.
+    let since = chrono::Utc::now();
     fill(&agent, "clock-at-t", 1001, 1010).await;
     assert_eq!(count(&agent, "clock-at-t").await, 210);
-    wait_archived(&agent, "clock-at-t").await;
+    wait_archived(&agent, "clock-at-t", since).await;
 
     // The restored database runs on a new timeline; its own backups and
     // WAL restore to a point in time too (history files included).
@@ -411,8 +414,9 @@ async fn a_point_in_time_restore_has_exactly_the_rows_committed_up_to_the_target
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let t2 = engine_now(&agent, "clock-at-t").await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    let since = chrono::Utc::now();
     fill(&agent, "clock-at-t", 1021, 1030).await;
-    wait_archived(&agent, "clock-at-t").await;
+    wait_archived(&agent, "clock-at-t", since).await;
     let op = agent
         .client
         .restore_database(
@@ -688,8 +692,9 @@ async fn scheduled_backups_keep_the_newest_and_drop_the_wal_only_older_ones_need
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let t = engine_now(&agent, "tick").await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    let since = chrono::Utc::now();
     fill(&agent, "tick", 100_000, 100_009).await;
-    wait_archived(&agent, "tick").await;
+    wait_archived(&agent, "tick", since).await;
     let op = agent
         .client
         .restore_database(

@@ -92,6 +92,14 @@ pub struct DriversConfig {
     pub addresses: String,
     #[serde(default = "local")]
     pub runtime: String,
+    /// What keeps each database running on its host pair: `none`, or
+    /// `pacemaker` (a resource group per database; see `pacemaker {}`).
+    #[serde(default = "no_ha")]
+    pub ha: String,
+}
+
+fn no_ha() -> String {
+    "none".into()
 }
 
 impl Default for DriversConfig {
@@ -100,6 +108,7 @@ impl Default for DriversConfig {
             volumes: local(),
             addresses: local(),
             runtime: local(),
+            ha: no_ha(),
         }
     }
 }
@@ -199,6 +208,41 @@ pub struct PacemakerConfig {
     /// The file system of the volumes (default `ext4`).
     #[serde(default = "default_fstype")]
     pub fstype: String,
+    /// How the pairs' CIBs are reached: over SSH to the pair's hosts (the
+    /// first that answers).
+    #[serde(default)]
+    pub ssh: Option<SshConfig>,
+    /// Instead, a CIB file on this machine, for reviewing what would be
+    /// applied (and for tests): every pair's groups go to it.
+    #[serde(default)]
+    pub cib_file: Option<PathBuf>,
+    /// Stand-in resource agents that run anywhere (tmpfs file systems, the
+    /// floating address on `lo`, no OpenStack): demonstrations and tests
+    /// only.
+    #[serde(default)]
+    pub stand_in: bool,
+}
+
+/// SSH to the hosts of a pair, as the Pacemaker tools run there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshConfig {
+    /// The remote user (it runs cibadmin and crm_mon).
+    #[serde(default = "default_ssh_user")]
+    pub user: String,
+    /// The private key file.
+    pub key: PathBuf,
+    /// The known_hosts file holding the hosts' keys (checked strictly).
+    pub known_hosts: PathBuf,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+}
+
+fn default_ssh_user() -> String {
+    "hacluster".into()
+}
+fn default_ssh_port() -> u16 {
+    22
 }
 
 impl Default for PacemakerConfig {
@@ -207,6 +251,9 @@ impl Default for PacemakerConfig {
             cloud: default_pacemaker_cloud(),
             mount_root: default_mount_root(),
             fstype: default_fstype(),
+            ssh: None,
+            cib_file: None,
+            stand_in: false,
         }
     }
 }
@@ -669,6 +716,21 @@ impl AgentConfig {
             &["local", "neutron"],
         )?;
         offered("drivers.runtime", &self.drivers.runtime, &["local"])?;
+        offered("drivers.ha", &self.drivers.ha, &["none", "pacemaker"])?;
+        if self.drivers.ha == "pacemaker" {
+            let pm = self
+                .pacemaker
+                .as_ref()
+                .ok_or("drivers.ha = \"pacemaker\" needs a pacemaker block")?;
+            if pm.ssh.is_none() == pm.cib_file.is_none() {
+                return Err(
+                    "pacemaker: give either ssh { ... } (the pairs' hosts) or cib_file".into(),
+                );
+            }
+            if self.host_pair.is_empty() {
+                return Err("drivers.ha = \"pacemaker\" needs host_pair blocks".into());
+            }
+        }
         let os = self.openstack.as_ref();
         if self.drivers.volumes == "cinder" && os.is_none() {
             return Err(
@@ -816,5 +878,30 @@ mod tests {
         assert!(e.contains("keystone"), "{e}");
         let e = with("user = \"a:b\"\nkey = \"k\"").unwrap_err();
         assert!(e.contains("auth_url"), "{e}");
+    }
+
+    #[test]
+    fn the_pacemaker_driver_needs_a_way_to_its_pairs_and_a_pool() {
+        let pair = "host_pair \"p1\" {\n  zone = \"az1\"\n  nomad_nodes = [\"a\", \"b\"]\n  vip_port_id = \"v\"\n  capacity {\n    databases = 1\n  }\n}\n";
+        let parse = |rest: &str| {
+            AgentConfig::parse(&format!(
+                "data_dir = \"/x\"\ndrivers {{\n  ha = \"pacemaker\"\n}}\n{rest}"
+            ))
+        };
+        let e = parse(pair).unwrap_err();
+        assert!(e.contains("pacemaker block"), "{e}");
+        let e = parse(&format!("{pair}pacemaker {{\n}}\n")).unwrap_err();
+        assert!(e.contains("ssh") && e.contains("cib_file"), "{e}");
+        let e = parse("pacemaker {\n  cib_file = \"/tmp/cib.xml\"\n}\n").unwrap_err();
+        assert!(e.contains("host_pair"), "{e}");
+        let cfg = parse(&format!(
+            "{pair}pacemaker {{\n  ssh {{\n    key = \"/k\"\n    known_hosts = \"/kh\"\n  }}\n}}\n"
+        ))
+        .unwrap();
+        let ssh = cfg.pacemaker.unwrap().ssh.unwrap();
+        assert_eq!((ssh.user.as_str(), ssh.port), ("hacluster", 22));
+        let e = AgentConfig::parse("data_dir = \"/x\"\ndrivers {\n  ha = \"corosync\"\n}\n")
+            .unwrap_err();
+        assert!(e.contains("drivers.ha") && e.contains("pacemaker"), "{e}");
     }
 }

@@ -13,6 +13,7 @@
 //! `dbaas-drivers`; which drivers serve is decided by [`build`] from the
 //! agent's configuration.
 
+pub mod ha;
 pub mod placement;
 pub mod render;
 mod services;
@@ -449,11 +450,16 @@ impl ControlPlane {
             |e: dbaas_drivers::DriverError| ApiError::new(ErrorCode::Unavailable, e.to_string());
         let volumes = svc.drivers.volumes.list().await.map_err(unavailable)?;
         let addresses = svc.drivers.addresses.list().await.map_err(unavailable)?;
+        let groups = svc.drivers.ha.list().await.map_err(unavailable)?;
         let records = svc.store.list_databases().map_err(store_err)?;
         let owned: std::collections::BTreeSet<String> =
             records.iter().map(Services::instance_name).collect();
         let mut report = DoctorReport::default();
-        for (kind, names) in [("volume", &volumes), ("address", &addresses)] {
+        for (kind, names) in [
+            ("volume", &volumes),
+            ("address", &addresses),
+            ("ha_group", &groups),
+        ] {
             for n in names.iter().filter(|n| !owned.contains(*n)) {
                 report.orphans.push(Orphan {
                     kind: kind.into(),
@@ -473,6 +479,9 @@ impl ControlPlane {
             if !addresses.contains(&instance) {
                 missing.push("address".to_string());
             }
+            if svc.settings.ha.is_some() && !groups.contains(&instance) {
+                missing.push("ha_group".to_string());
+            }
             if !missing.is_empty() {
                 report.broken.push(BrokenDatabase {
                     database: db.name.clone(),
@@ -484,6 +493,7 @@ impl ControlPlane {
             for o in &report.orphans {
                 let done = match o.kind.as_str() {
                     "volume" => svc.drivers.volumes.delete(&o.name).await,
+                    "ha_group" => svc.drivers.ha.remove(&o.name).await,
                     _ => svc.drivers.addresses.release(&o.name).await,
                 };
                 match done {

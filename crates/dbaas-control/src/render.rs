@@ -9,10 +9,7 @@
 //! pool does not name them) are shown as the all-zero UUID, and listed in
 //! `placeholders`.
 
-use std::path::PathBuf;
-
 use dbaas_config::AgentConfig;
-use dbaas_drivers::ha::{HaFloatingIp, HaGroup, HaMount, HaNode, HostPair};
 use dbaas_drivers::{EngineSpec, Volume};
 use dbaas_model::Endpoint;
 use serde::Serialize;
@@ -98,7 +95,7 @@ pub fn render(cfg: &AgentConfig, req: &RenderRequest) -> Result<Rendered, String
     ];
     let instance = format!("dbaas-{}-00000000", req.name);
     let pacemaker = cfg.pacemaker.clone().unwrap_or_default();
-    let mount_path: PathBuf = pacemaker.mount_root.join(&instance);
+    let (mount_path, _) = crate::ha::mount_points(&pacemaker, &instance);
     let spec = EngineSpec {
         instance: instance.clone(),
         engine: "postgresql".into(),
@@ -153,46 +150,41 @@ pub fn render(cfg: &AgentConfig, req: &RenderRequest) -> Result<Rendered, String
     )?;
 
     // Pacemaker.
-    let server_ids = pair_cfg.server_ids.clone().unwrap_or_else(|| {
-        placeholders.push(format!(
-            "server ids of {} and {}: {PLACEHOLDER_ID} (set server_ids in host_pair {pair_id:?})",
-            pair.pacemaker_nodes[0], pair.pacemaker_nodes[1]
-        ));
-        [PLACEHOLDER_ID.to_string(), PLACEHOLDER_ID.to_string()]
-    });
-    let subnet_id = pair_cfg.subnet_id.clone().unwrap_or_else(|| {
-        placeholders.push(format!(
-            "subnet id: {PLACEHOLDER_ID} (set subnet_id in host_pair {pair_id:?})"
-        ));
-        PLACEHOLDER_ID.to_string()
-    });
-    let device = format!("/dev/disk/by-id/virtio-{}", &PLACEHOLDER_ID[..20]);
-    let group = HaGroup {
-        database: instance.clone(),
-        pair: HostPair {
-            id: pair_id.clone(),
-            nodes: [0, 1].map(|i| HaNode {
-                name: pair.pacemaker_nodes[i].clone(),
-                server_id: server_ids[i].clone(),
-            }),
-        },
-        volume_id: PLACEHOLDER_ID.into(),
-        data: HaMount {
-            device: PathBuf::from(format!("{device}-part1")),
-            directory: mount_path.clone(),
-            fstype: pacemaker.fstype.clone(),
-        },
-        wal: HaMount {
-            device: PathBuf::from(format!("{device}-part2")),
-            directory: PathBuf::from(format!("{}-wal", mount_path.display())),
-            fstype: pacemaker.fstype.clone(),
-        },
-        floating_ip: HaFloatingIp {
-            id: PLACEHOLDER_ID.into(),
-            address: PLACEHOLDER_ADDRESS.parse().expect("a valid address"),
-            subnet_id,
-        },
+    let (server_ids, subnet_id) = match crate::ha::pair_ids(&pair_id, pair_cfg) {
+        Ok(ids) => ids,
+        Err(why) => {
+            placeholders.push(format!("{why}: shown as {PLACEHOLDER_ID}"));
+            (
+                [
+                    pair_cfg
+                        .server_ids
+                        .as_ref()
+                        .map_or(PLACEHOLDER_ID.to_string(), |s| s[0].clone()),
+                    pair_cfg
+                        .server_ids
+                        .as_ref()
+                        .map_or(PLACEHOLDER_ID.to_string(), |s| s[1].clone()),
+                ],
+                pair_cfg
+                    .subnet_id
+                    .clone()
+                    .unwrap_or_else(|| PLACEHOLDER_ID.to_string()),
+            )
+        }
     };
+    let group = crate::ha::group(
+        &pacemaker,
+        &pair_id,
+        pair_cfg,
+        server_ids,
+        subnet_id,
+        &instance,
+        PLACEHOLDER_ID,
+        (
+            PLACEHOLDER_ID.to_string(),
+            PLACEHOLDER_ADDRESS.parse().expect("a valid address"),
+        ),
+    );
     let credentials = dbaas_pacemaker::Credentials::Cloud(
         dbaas_pacemaker::CloudName::parse(&pacemaker.cloud)
             .map_err(|e| format!("pacemaker.cloud: {e}"))?,

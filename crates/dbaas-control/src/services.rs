@@ -18,6 +18,8 @@ pub struct Drivers {
     pub volumes: Arc<dyn VolumeDriver>,
     pub addresses: Arc<dyn AddressDriver>,
     pub runtime: Arc<dyn EngineRuntime>,
+    /// What keeps each database running on its pair (`NoHa` locally).
+    pub ha: Arc<dyn dbaas_drivers::ha::HaGroupDriver>,
 }
 
 /// Settings the workflows need.
@@ -32,6 +34,11 @@ pub struct Settings {
     pub supervise_interval: Duration,
     /// The host pool (no pairs: databases are not placed).
     pub host_pool: dbaas_placement::HostPool,
+    /// The pairs as configured (server ids, subnet), by id.
+    pub host_pairs: BTreeMap<String, dbaas_config::HostPairConfig>,
+    /// Whether a cluster manager keeps databases on their pairs
+    /// (`drivers.ha`), and how groups are described to it.
+    pub ha: Option<dbaas_config::PacemakerConfig>,
 }
 
 /// The context every saga step receives.
@@ -108,6 +115,11 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
             cfg.local.port,
         )?),
     };
+    let ha: Arc<dyn dbaas_drivers::ha::HaGroupDriver> =
+        match (cfg.drivers.ha.as_str(), &cfg.pacemaker) {
+            ("pacemaker", Some(pm)) => crate::ha::pacemaker_driver(pm, &cfg.host_pool()?)?,
+            _ => Arc::new(dbaas_drivers::ha::NoHa),
+        };
     let volumes: Arc<dyn VolumeDriver> = match (cfg.drivers.volumes.as_str(), &cloud) {
         ("cinder", Some(session)) => Arc::new(dbaas_openstack::CinderVolumes::new(
             session.clone(),
@@ -149,6 +161,7 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
         drivers: Drivers {
             volumes,
             addresses,
+            ha,
             runtime: Arc::new(runtime),
         },
         settings: Settings {
@@ -169,6 +182,8 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
             },
             supervise_interval: Duration::from_secs(cfg.supervise_interval_seconds.max(1)),
             host_pool: cfg.host_pool()?,
+            host_pairs: cfg.host_pair.clone(),
+            ha: (cfg.drivers.ha == "pacemaker").then(|| cfg.pacemaker.clone().unwrap_or_default()),
         },
         placement_lock: Arc::default(),
     })

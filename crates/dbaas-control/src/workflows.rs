@@ -60,6 +60,9 @@ pub enum CreateStep {
     PlaceDatabase,
     AllocateAddress,
     CreateVolume,
+    /// The pair's cluster manager takes the volume, file systems and
+    /// floating IP under its control (nothing without `drivers.ha`).
+    EnsureHaGroup,
     InitializeEngine,
     StartEngine,
     CreateOwner,
@@ -83,6 +86,7 @@ pub fn restore_saga() -> SagaDef<Services> {
             PlaceDatabase,
             AllocateAddress,
             CreateVolume,
+            EnsureHaGroup,
             RestoreData,
             StartEngine,
             AdoptOwner,
@@ -104,6 +108,7 @@ pub fn create_saga() -> SagaDef<Services> {
             PlaceDatabase,
             AllocateAddress,
             CreateVolume,
+            EnsureHaGroup,
             InitializeEngine,
             StartEngine,
             CreateOwner,
@@ -124,6 +129,7 @@ impl Step<Services> for CreateStep {
             CreateStep::PlaceDatabase => "place_database",
             CreateStep::AllocateAddress => "allocate_address",
             CreateStep::CreateVolume => "create_volume",
+            CreateStep::EnsureHaGroup => "ensure_ha_group",
             CreateStep::InitializeEngine => "initialize_engine",
             CreateStep::StartEngine => "start_engine",
             CreateStep::CreateOwner => "create_owner",
@@ -184,6 +190,13 @@ impl Step<Services> for CreateStep {
                     .map_err(driver_err)?;
                 Ok(json!({ "volume": v.id }))
             }
+            CreateStep::EnsureHaGroup => match ha_group(svc, &db).await? {
+                Some(group) => {
+                    d.ha.ensure(&group).await.map_err(driver_err)?;
+                    Ok(json!({ "group": group.database, "pair": group.pair.id }))
+                }
+                None => Ok(Value::Null),
+            },
             CreateStep::InitializeEngine => {
                 let spec = need_spec(svc, &db).await?;
                 d.runtime
@@ -279,6 +292,7 @@ impl Step<Services> for CreateStep {
                 Ok(())
             }
             CreateStep::CreateVolume => d.volumes.delete(&instance).await.map_err(driver_err),
+            CreateStep::EnsureHaGroup => d.ha.remove(&instance).await.map_err(driver_err),
             CreateStep::InitializeEngine => match svc.spec(&db).await? {
                 Some(spec) => d.runtime.destroy(&spec).await.map_err(driver_err),
                 None => Ok(()),
@@ -305,6 +319,67 @@ impl Step<Services> for CreateStep {
     }
 }
 
+/// The resource group of `db` on its pair, when a cluster manager keeps
+/// databases on their pairs (`drivers.ha`); its volume and floating IP
+/// must exist.
+async fn ha_group(
+    svc: &Services,
+    db: &DatabaseRecord,
+) -> Result<Option<dbaas_drivers::ha::HaGroup>, StepError> {
+    let Some(pm) = &svc.settings.ha else {
+        return Ok(None);
+    };
+    let instance = Services::instance_name(db);
+    let pair_id = db
+        .host_pair
+        .clone()
+        .ok_or_else(|| StepError::new(format!("{} is placed on no host pair", db.name)))?;
+    let pair =
+        svc.settings.host_pairs.get(&pair_id).ok_or_else(|| {
+            StepError::new(format!("host pair {pair_id:?} is no longer configured"))
+        })?;
+    let (server_ids, subnet_id) = crate::ha::pair_ids(&pair_id, pair).map_err(StepError::new)?;
+    let d = &svc.drivers;
+    let volume = d
+        .volumes
+        .find(&instance)
+        .await
+        .map_err(driver_err)?
+        .ok_or_else(|| StepError::new(format!("the volume of {} is missing", db.name)))?;
+    let endpoint = d
+        .addresses
+        .find(&instance)
+        .await
+        .map_err(driver_err)?
+        .ok_or_else(|| StepError::new(format!("the address of {} is missing", db.name)))?;
+    let address = endpoint.host.parse().map_err(|_| {
+        StepError::new(format!(
+            "the address of {} is not an IP address: {}",
+            db.name, endpoint.host
+        ))
+    })?;
+    let fip_id = d
+        .addresses
+        .cloud_id(&instance)
+        .await
+        .map_err(driver_err)?
+        .ok_or_else(|| {
+            StepError::new(
+                "the address driver gives no floating IP id for the cluster to move: drivers.ha = \"pacemaker\" needs drivers.addresses = \"neutron\"",
+            )
+        })?;
+    Ok(Some(crate::ha::group(
+        pm,
+        &pair_id,
+        pair,
+        server_ids,
+        subnet_id,
+        &instance,
+        &volume.id,
+        (fip_id, address),
+    )))
+}
+
 async fn need_spec(
     svc: &Services,
     db: &DatabaseRecord,
@@ -323,6 +398,7 @@ pub enum DeleteStep {
     UnpublishConnection,
     StopEngine,
     DestroyEngine,
+    RemoveHaGroup,
     DeleteVolume,
     ReleaseAddress,
     ForgetDatabase,
@@ -337,6 +413,7 @@ pub fn delete_saga() -> SagaDef<Services> {
             UnpublishConnection,
             StopEngine,
             DestroyEngine,
+            RemoveHaGroup,
             DeleteVolume,
             ReleaseAddress,
             ForgetDatabase,
@@ -355,6 +432,7 @@ impl Step<Services> for DeleteStep {
             DeleteStep::UnpublishConnection => "unpublish_connection",
             DeleteStep::StopEngine => "stop_engine",
             DeleteStep::DestroyEngine => "destroy_engine",
+            DeleteStep::RemoveHaGroup => "remove_ha_group",
             DeleteStep::DeleteVolume => "delete_volume",
             DeleteStep::ReleaseAddress => "release_address",
             DeleteStep::ForgetDatabase => "forget_database",
@@ -389,6 +467,7 @@ impl Step<Services> for DeleteStep {
                     d.runtime.destroy(&spec).await.map_err(driver_err)?;
                 }
             }
+            DeleteStep::RemoveHaGroup => d.ha.remove(&instance).await.map_err(driver_err)?,
             DeleteStep::DeleteVolume => d.volumes.delete(&instance).await.map_err(driver_err)?,
             DeleteStep::ReleaseAddress => {
                 d.addresses.release(&instance).await.map_err(driver_err)?

@@ -5,11 +5,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use dbaas_control::{
     backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga, verify_saga,
     ControlPlane,
 };
+use dbaas_drivers::{AddressDriver, Volume, VolumeDriver};
 use dbaas_model::*;
 use dbaas_saga::testing::{self, SagaFixture};
 use dbaas_saga::{Failpoints, RunOptions, SagaDef};
@@ -30,19 +33,169 @@ fn new_plane() -> (tempfile::TempDir, ControlPlane) {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let mut cfg = dbaas_config::AgentConfig::dev(dir.path().to_path_buf());
     cfg.local.address_pool = format!("127.{}.{}.0/24", 60 + std::process::id() % 30, 1 + n % 250);
-    // A host pool, so that placement is part of every create and restore.
+    // A host pool, so that placement is part of every create and restore,
+    // and Pacemaker groups (written to a CIB file of the pair).
+    let cib = pair_cib(dir.path());
     cfg = dbaas_config::AgentConfig::parse(&format!(
-        "data_dir = \"{}\"\nlocal {{\n  address_pool = \"{}\"\n}}\nhost_pair \"pair-1\" {{\n  zone = \"az1\"\n  nomad_nodes = [\"h1\", \"h2\"]\n  vip_port_id = \"vip-1\"\n  capacity {{\n    databases = 5\n    vcpus = 8\n    memory_mib = 8192\n    volumes = 5\n  }}\n}}\n",
+        r#"data_dir = "{}"
+local {{
+  address_pool = "{}"
+}}
+drivers {{
+  ha = "pacemaker"
+}}
+pacemaker {{
+  cib_file = "{}"
+  stand_in = true
+}}
+host_pair "pair-1" {{
+  zone        = "az1"
+  nomad_nodes = ["{NODE_A}", "{NODE_B}"]
+  vip_port_id = "vip-1"
+  server_ids  = ["11111111-2222-4333-8444-555555555555", "66666666-7777-4888-9999-aaaaaaaaaaaa"]
+  subnet_id   = "bbbbbbbb-cccc-4ddd-8eee-ffffffffffff"
+  capacity {{
+    databases  = 5
+    vcpus      = 8
+    memory_mib = 8192
+    volumes    = 5
+  }}
+}}
+"#,
         cfg.data_dir.display(),
-        cfg.local.address_pool
+        cfg.local.address_pool,
+        cib.display(),
     ))
     .unwrap();
     let store = dbaas_store::Store::open(&dir.path().join("state.redb")).unwrap();
-    let svc = dbaas_control::build(&cfg, store).unwrap();
+    let mut svc = dbaas_control::build(&cfg, store).unwrap();
+    // Cloud ids for the local volumes and addresses, as Cinder and Neutron
+    // give them (the cluster manager needs them).
+    svc.drivers.volumes = Arc::new(CloudVolumes(svc.drivers.volumes.clone()));
+    svc.drivers.addresses = Arc::new(CloudAddresses(svc.drivers.addresses.clone()));
     (dir, ControlPlane::new(svc, Failpoints::none()))
 }
 
 const NAME: &str = "sagadb";
+const NODE_A: &str = "db-1a";
+const NODE_B: &str = "db-1b";
+
+/// A lowercase UUID derived from `s`.
+fn uuid_of(s: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    let a = h.finish();
+    "salt".hash(&mut h);
+    let b = h.finish();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// The local volumes, with a UUID for an id as Cinder gives.
+struct CloudVolumes(Arc<dyn VolumeDriver>);
+
+#[async_trait]
+impl VolumeDriver for CloudVolumes {
+    async fn ensure(&self, name: &str, size_gb: u32) -> dbaas_drivers::Result<Volume> {
+        let v = self.0.ensure(name, size_gb).await?;
+        Ok(Volume {
+            id: uuid_of(name),
+            ..v
+        })
+    }
+    async fn find(&self, name: &str) -> dbaas_drivers::Result<Option<Volume>> {
+        Ok(self.0.find(name).await?.map(|v| Volume {
+            id: uuid_of(name),
+            ..v
+        }))
+    }
+    async fn delete(&self, name: &str) -> dbaas_drivers::Result<()> {
+        self.0.delete(name).await
+    }
+    async fn list(&self) -> dbaas_drivers::Result<Vec<String>> {
+        self.0.list().await
+    }
+}
+
+/// The local addresses, with a floating IP id as Neutron gives.
+struct CloudAddresses(Arc<dyn AddressDriver>);
+
+#[async_trait]
+impl AddressDriver for CloudAddresses {
+    async fn ensure(&self, owner: &str) -> dbaas_drivers::Result<Endpoint> {
+        self.0.ensure(owner).await
+    }
+    async fn find(&self, owner: &str) -> dbaas_drivers::Result<Option<Endpoint>> {
+        self.0.find(owner).await
+    }
+    async fn release(&self, owner: &str) -> dbaas_drivers::Result<()> {
+        self.0.release(owner).await
+    }
+    async fn list(&self) -> dbaas_drivers::Result<Vec<String>> {
+        self.0.list().await
+    }
+    async fn cloud_id(&self, owner: &str) -> dbaas_drivers::Result<Option<String>> {
+        Ok(self.0.find(owner).await?.map(|_| uuid_of(owner)))
+    }
+}
+
+fn tool(cib: &Path, tool: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(Path::new("/usr/sbin").join(tool))
+        .args(args)
+        .env("CIB_file", cib)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}; see scripts/setup"));
+    assert!(out.status.success(), "{tool} {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A CIB file of the pair: both nodes online, carrying the pair attribute.
+fn pair_cib(dir: &Path) -> std::path::PathBuf {
+    let cib = dir.join("cib-empty.xml");
+    let empty = std::process::Command::new("/usr/sbin/cibadmin")
+        .arg("--empty")
+        .output()
+        .expect("cibadmin (see scripts/setup)");
+    std::fs::write(&cib, empty.stdout).unwrap();
+    for (id, node) in [(1, NODE_A), (2, NODE_B)] {
+        let xml = format!(r#"<node id="{id}" uname="{node}"/>"#);
+        tool(&cib, "cibadmin", &["--create", "-o", "nodes", "-X", &xml]);
+        tool(
+            &cib,
+            "crm_attribute",
+            &["--node", node, "--name", "dbaas-pair", "--update", "pair-1"],
+        );
+    }
+    let running = dir.join("cib.xml");
+    let out = std::process::Command::new("/usr/sbin/crm_simulate")
+        .args(["-x", cib.to_str().unwrap(), "--quorum", "1"])
+        .args(["--node-up", NODE_A, "--node-up", NODE_B])
+        .args(["--save-output", running.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    running
+}
+
+/// The resource groups in the pair's CIB.
+fn groups(dir: &Path) -> Vec<String> {
+    tool(
+        &dir.join("cib.xml"),
+        "cibadmin",
+        &["--query", "--scope", "resources"],
+    )
+    .split("<group id=\"")
+    .skip(1)
+    .filter_map(|s| s.split('"').next().map(str::to_string))
+    .collect()
+}
 
 async fn create_db(cp: &ControlPlane) {
     let rec = cp
@@ -111,6 +264,11 @@ async fn assert_working(w: &World) {
     let db = w.cp.get_database(NAME).unwrap();
     assert_eq!(db.state, DatabaseState::Active, "{db:?}");
     assert_eq!(db.host_pair.as_deref(), Some("pair-1"));
+    // The pair's cluster holds its group (one).
+    assert_eq!(
+        groups(w.dir.path()),
+        [format!("g-dbaas-{NAME}-{}", &db.id[..8])]
+    );
     let pool = w.cp.host_pool().unwrap();
     assert_eq!((pool[0].used.databases, pool[0].used.volumes), (1, 1));
     let conn = w.cp.connection(NAME).unwrap();
@@ -136,6 +294,7 @@ async fn assert_working(w: &World) {
 
 /// Nothing of the database exists.
 fn assert_nothing(w: &World) {
+    assert_eq!(groups(w.dir.path()), Vec::<String>::new(), "groups remain");
     // Its pair's room is free again.
     let pool = w.cp.host_pool().unwrap();
     assert_eq!(pool[0].used.databases, 0, "{pool:?}");

@@ -70,6 +70,13 @@ pub trait AddressDriver: Send + Sync {
     async fn release(&self, owner: &str) -> Result<()>;
     /// Owners of every allocated address, to find orphans.
     async fn list(&self) -> Result<Vec<String>>;
+    /// The cloud's id of the address held by `owner` (a Neutron floating
+    /// IP's), which a cluster manager needs to move it; `None` for
+    /// addresses that have none (the local pool) or an owner holding none.
+    async fn cloud_id(&self, owner: &str) -> Result<Option<String>> {
+        let _ = owner;
+        Ok(None)
+    }
 }
 
 /// What an engine runtime needs to run one database's engine.

@@ -539,7 +539,7 @@ pub struct HostPairList {
 /// A cloud resource dbaas made that no database owns any more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Orphan {
-    /// `volume` or `address`.
+    /// `volume`, `address` or `ha_group` (a cluster's resource group).
     pub kind: String,
     /// The owner name the resource carries (a database instance name).
     pub name: String,
@@ -549,7 +549,7 @@ pub struct Orphan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BrokenDatabase {
     pub database: String,
-    /// What is missing: `volume`, `address`.
+    /// What is missing: `volume`, `address`, `ha_group`.
     pub missing: Vec<String>,
 }
 

@@ -441,4 +441,8 @@ impl AddressDriver for NeutronFloatingIps {
             .collect();
         Ok(owners.into_iter().collect())
     }
+
+    async fn cloud_id(&self, owner: &str) -> dbaas_drivers::Result<Option<String>> {
+        Ok(self.floating_ip(owner).await?.map(|f| f.id))
+    }
 }
