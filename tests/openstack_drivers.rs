@@ -1,12 +1,17 @@
-//! The create and delete workflows with real Cinder volumes (the agent's
-//! `drivers { volumes = "cinder" }`), as a plain member user of a real
-//! Keystone: one volume per database, tagged with it; none after a delete;
+//! The create and delete workflows with real Cinder volumes and real
+//! Neutron floating IPs (the agent's `drivers { volumes = "cinder"
+//! addresses = "neutron" }`), as a plain member user of a real Keystone:
+//! one volume and one floating IP per database, tagged with it, the
+//! database reachable at that floating IP; none of either after a delete;
 //! and after a kill -9 of the agent at any step and a restart, never a
-//! second volume, and `dbaas doctor` finds nothing.
+//! second volume or floating IP, and `dbaas doctor` finds nothing.
 //!
 //! The engine runs here (the local runtime), in a directory standing in
 //! for the volume's mount point, as the host pair's Filesystem resource
-//! would mount it.
+//! would mount it. The cloud's external network (203.0.113.0/24, a
+//! documentation range) is made local to this machine for the test's
+//! lifetime (`ip route add local ... dev lo`), as the pair's floating IP
+//! agent would bring the address to the active host.
 
 mod common;
 
@@ -19,9 +24,29 @@ use common::cloud::start_openstack;
 use common::{connect, Agent};
 use dbaas_model::*;
 
+/// The external network of `scripts/openstack`'s cloud.
+const EXTERNAL_NETWORK: &str = "dbaas-ext";
+const EXTERNAL_CIDR: &str = "203.0.113.0/24";
+
 fn clouds_yaml() -> &'static PathBuf {
     static CLOUD: OnceLock<PathBuf> = OnceLock::new();
-    CLOUD.get_or_init(|| start_openstack("cinder").join("clouds.yaml"))
+    CLOUD.get_or_init(|| {
+        let clouds = start_openstack("cinder").join("clouds.yaml");
+        // Floating IPs of the external network are local addresses here
+        // until this process exits.
+        let route = ["route", "add", "local", EXTERNAL_CIDR, "dev", "lo", "table", "local"];
+        let added = std::process::Command::new("ip").args(route).status().unwrap();
+        assert!(added.success(), "ip route add local {EXTERNAL_CIDR} (needs root)");
+        let _ = std::process::Command::new("setsid")
+            .args(["bash", "-c", r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done; ip route del local "$2" dev lo table local"#, "unroute"])
+            .arg(std::process::id().to_string())
+            .arg(EXTERNAL_CIDR)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        clouds
+    })
 }
 
 /// A tag of its own per agent, so that tests running side by side count
@@ -35,7 +60,7 @@ fn owner_tag() -> String {
 fn config(tag: &str) -> String {
     let mnt = std::env::temp_dir().join(format!("dbaas-e2e-mnt-{tag}"));
     format!(
-        "drivers {{\n  volumes = \"cinder\"\n}}\nopenstack {{\n  cloud = \"dbaas\"\n  clouds_file = \"{}\"\n  volumes {{\n    mount_root = \"{}\"\n    owner_tag = \"{tag}\"\n  }}\n}}\n",
+        "drivers {{\n  volumes = \"cinder\"\n  addresses = \"neutron\"\n}}\nopenstack {{\n  cloud = \"dbaas\"\n  clouds_file = \"{}\"\n  volumes {{\n    mount_root = \"{}\"\n    owner_tag = \"{tag}\"\n  }}\n  addresses {{\n    external_network = \"{EXTERNAL_NETWORK}\"\n    owner_tag = \"{tag}\"\n  }}\n}}\n",
         clouds_yaml().display(),
         mnt.display()
     )
@@ -72,13 +97,32 @@ async fn volumes(tag: &str) -> Vec<(String, u64)> {
     out
 }
 
+/// The floating IPs Neutron holds for this agent, as `(description,
+/// address)`.
+async fn floating_ips(tag: &str) -> Vec<(String, String)> {
+    let cloud =
+        dbaas_openstack::CloudConfig::from_clouds_yaml(clouds_yaml(), None, "dbaas").unwrap();
+    let session = Arc::new(dbaas_openstack::Session::new(cloud).unwrap());
+    let net = dbaas_openstack::Networking::new(session);
+    let mut out: Vec<(String, String)> = net
+        .list_floating_ips(&[("tags", tag)])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.description.unwrap_or_default(), f.floating_ip_address))
+        .collect();
+    out.sort();
+    out
+}
+
 /// Deleted volumes can linger a moment in `deleting`; wait until none is
-/// left of this agent.
+/// left of this agent, and no floating IP either.
 async fn wait_no_volumes(tag: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let left = volumes(tag).await;
         if left.is_empty() {
+            assert_eq!(floating_ips(tag).await, vec![], "floating IPs remain");
             return;
         }
         assert!(
@@ -115,6 +159,13 @@ async fn a_database_gets_one_cinder_volume_and_gives_it_back() {
     );
     let db = agent.client.get_database("blocky").await.unwrap();
     assert_eq!(volumes(&tag).await, [(instance(&db), 1)]);
+    // Reached at its floating IP, which carries its name.
+    let ep = db.endpoint.clone().unwrap();
+    assert!(ep.host.starts_with("203.0.113."), "{ep:?}");
+    assert_eq!(
+        floating_ips(&tag).await,
+        [(format!("{tag}:{}", instance(&db)), ep.host.clone())]
+    );
     works(&agent, "blocky").await;
     assert_eq!(
         agent.client.doctor(false).await.unwrap(),
@@ -164,6 +215,11 @@ async fn crash_during_create(point: &str) {
         volumes(&tag).await,
         [(instance(&db), 1)],
         "one volume after a crash at {point}"
+    );
+    assert_eq!(
+        floating_ips(&tag).await.len(),
+        1,
+        "one floating IP after a crash at {point}"
     );
     works(&agent, "phoenix").await;
     assert_eq!(
@@ -215,6 +271,7 @@ macro_rules! crashes {
 }
 
 crashes! { crash_during_create:
+    create_killed_after_allocate_address => "allocate_address.after",
     create_killed_before_create_volume => "create_volume.before",
     create_killed_after_create_volume => "create_volume.after",
     create_killed_after_initialize_engine => "initialize_engine.after",
