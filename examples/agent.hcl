@@ -78,6 +78,9 @@ backup {
 
 # The host pool: pairs of hosts databases are placed on (a pair with room
 # in the least-used zone). `dbaas hosts list` shows it and its use.
+# host_pair_stacks = ["pair-1", "pair-2"]  # read from these Heat stacks' outputs
+#                                           # (heat/host-pair.yaml; needs openstack {})
+# or one block per pair:
 # host_pair "pair-1" {                 # the outputs of heat/host-pair.yaml
 #   zone            = "az1"
 #   nomad_nodes     = ["db-1a", "db-1b"]

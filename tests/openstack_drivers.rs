@@ -57,8 +57,23 @@ fn owner_tag() -> String {
     format!("e2e{}n{n}", std::process::id())
 }
 
+fn mount_root(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("dbaas-e2e-mnt-{tag}"))
+}
+
+/// Nothing of the engines is left at the mount points, then the root
+/// goes.
+fn assert_mounts_empty(tag: &str) {
+    let root = mount_root(tag);
+    let left: Vec<_> = std::fs::read_dir(&root)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert_eq!(left, Vec::<PathBuf>::new(), "left at the mount points");
+    let _ = std::fs::remove_dir(&root);
+}
+
 fn config(tag: &str) -> String {
-    let mnt = std::env::temp_dir().join(format!("dbaas-e2e-mnt-{tag}"));
+    let mnt = mount_root(tag);
     format!(
         "drivers {{\n  volumes = \"cinder\"\n  addresses = \"neutron\"\n}}\nopenstack {{\n  cloud = \"dbaas\"\n  clouds_file = \"{}\"\n  volumes {{\n    mount_root = \"{}\"\n    owner_tag = \"{tag}\"\n  }}\n  addresses {{\n    external_network = \"{EXTERNAL_NETWORK}\"\n    owner_tag = \"{tag}\"\n  }}\n}}\n",
         clouds_yaml().display(),
@@ -176,6 +191,7 @@ async fn a_database_gets_one_cinder_volume_and_gives_it_back() {
     assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
     wait_no_volumes(&tag).await;
     agent.assert_no_orphans().await;
+    assert_mounts_empty(&tag);
 }
 
 /// Create is killed at `point`; after a restart it completes with exactly
@@ -232,6 +248,7 @@ async fn crash_during_create(point: &str) {
     assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
     wait_no_volumes(&tag).await;
     agent.assert_no_orphans().await;
+    assert_mounts_empty(&tag);
 }
 
 /// Delete is killed at `point`; after a restart it completes and leaves
@@ -259,6 +276,7 @@ async fn crash_during_delete(point: &str) {
     );
     wait_no_volumes(&tag).await;
     agent.assert_no_orphans().await;
+    assert_mounts_empty(&tag);
 }
 
 macro_rules! crashes {

@@ -42,12 +42,19 @@ fn remove_when_done(dir: &Path) {
 /// directory, whose `clouds.yaml` names the member cloud `dbaas` and the
 /// admin cloud `dbaas-admin`.
 pub fn start_openstack(tag: &str) -> PathBuf {
+    start_openstack_with(tag, &[])
+}
+
+/// As [`start_openstack`], with more arguments to `up` (`--with-heat`
+/// adds Placement, Nova with its fake driver, and Heat).
+pub fn start_openstack_with(tag: &str, extra: &[&str]) -> PathBuf {
     let pid = std::process::id().to_string();
     let dir = std::env::temp_dir().join(format!("dbaas-e2e-{tag}-{pid}"));
     remove_when_done(&dir);
     run(
         Command::new(format!("{SCRIPTS}/openstack"))
             .arg("up")
+            .args(extra)
             .arg(&dir)
             .env("OPENSTACK_OWNER_PID", &pid),
         "scripts/openstack up (needs root and Debian's OpenStack packages)",

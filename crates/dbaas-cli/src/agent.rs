@@ -53,6 +53,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         cfg.listen = l;
     }
     cfg.check().map_err(|e| anyhow!(e))?;
+    dbaas_control::resolve_host_pair_stacks(&mut cfg)
+        .await
+        .map_err(|e| anyhow!(e))?;
 
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;

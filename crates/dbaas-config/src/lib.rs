@@ -73,6 +73,10 @@ pub struct AgentConfig {
     /// Without any, databases are not placed (the local mode).
     #[serde(default)]
     pub host_pair: BTreeMap<String, HostPairConfig>,
+    /// Host pairs read at start from the outputs of these Heat stacks
+    /// (made from `heat/host-pair.yaml`), in the `openstack {}` cloud.
+    #[serde(default)]
+    pub host_pair_stacks: Vec<String>,
     /// Seconds between two checks of every engine by the supervisor.
     #[serde(default = "default_supervise")]
     pub supervise_interval_seconds: u64,
@@ -648,6 +652,7 @@ impl AgentConfig {
             backup: BackupConfig::default(),
             store: BTreeMap::new(),
             host_pair: BTreeMap::new(),
+            host_pair_stacks: Vec::new(),
             supervise_interval_seconds: default_supervise(),
             failpoints: None,
         }
@@ -732,6 +737,11 @@ impl AgentConfig {
             }
         }
         let os = self.openstack.as_ref();
+        if !self.host_pair_stacks.is_empty() && os.is_none() {
+            return Err(
+                "host_pair_stacks needs an openstack block (the cloud of the stacks)".into(),
+            );
+        }
         if self.drivers.volumes == "cinder" && os.is_none() {
             return Err(
                 "drivers.volumes = \"cinder\" needs an openstack block (the cloud to use)".into(),

@@ -30,7 +30,7 @@ use dbaas_saga::{Executor, Failpoints, RunOptions, SagaDef};
 use dbaas_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
-pub use services::{Drivers, Services, Settings};
+pub use services::{resolve_host_pair_stacks, Drivers, Services, Settings};
 pub use workflows::{
     backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga, verify_saga,
 };

@@ -254,6 +254,69 @@ fn open_store(
     }
 }
 
+/// Adds to `cfg.host_pair` the pairs of `cfg.host_pair_stacks`, read from
+/// the outputs of those Heat stacks (complete ones only), so that the
+/// pool follows what Heat built.
+pub async fn resolve_host_pair_stacks(cfg: &mut dbaas_config::AgentConfig) -> Result<(), String> {
+    if cfg.host_pair_stacks.is_empty() {
+        return Ok(());
+    }
+    let os = cfg
+        .openstack
+        .as_ref()
+        .ok_or("host_pair_stacks needs an openstack block")?;
+    let cloud = load_cloud(os.cloud.as_deref(), os.clouds_file.as_deref())?;
+    let session =
+        Arc::new(dbaas_openstack::Session::new(cloud).map_err(|e| format!("openstack: {e}"))?);
+    let heat = dbaas_openstack::Orchestration::new(session);
+    for name in cfg.host_pair_stacks.clone() {
+        let stack = heat
+            .find_stack(&name)
+            .await
+            .map_err(|e| format!("host pair stack {name:?}: {e}"))?
+            .ok_or_else(|| format!("host pair stack {name:?}: Heat has no such stack"))?;
+        if !matches!(
+            stack.stack_status.as_str(),
+            "CREATE_COMPLETE" | "UPDATE_COMPLETE"
+        ) {
+            return Err(format!(
+                "host pair stack {name:?} is {} ({}); only complete stacks join the pool",
+                stack.stack_status,
+                stack.stack_status_reason.clone().unwrap_or_default()
+            ));
+        }
+        let outputs = dbaas_openstack::Orchestration::outputs(&stack)
+            .map_err(|e| format!("host pair stack {name:?}: {e}"))?;
+        let p = dbaas_placement::HostPair::from_heat_outputs(&outputs)
+            .map_err(|e| format!("host pair stack {name:?}: {e}"))?;
+        fn get<T: serde::de::DeserializeOwned>(
+            outputs: &BTreeMap<String, serde_json::Value>,
+            k: &str,
+        ) -> Option<T> {
+            serde_json::from_value(outputs.get(k)?.clone()).ok()
+        }
+        if cfg.host_pair.contains_key(&p.id) {
+            return Err(format!(
+                "host pair {:?} is both a host_pair block and the output of stack {name:?}",
+                p.id
+            ));
+        }
+        cfg.host_pair.insert(
+            p.id.clone(),
+            dbaas_config::HostPairConfig {
+                zone: p.zone,
+                nomad_nodes: p.nomad_nodes,
+                pacemaker_nodes: Some(p.pacemaker_nodes),
+                vip_port_id: p.vip_port_id,
+                server_ids: get(&outputs, "server_ids"),
+                subnet_id: get(&outputs, "subnet_id"),
+                capacity: p.capacity,
+            },
+        );
+    }
+    cfg.check()
+}
+
 /// A cloud's configuration, read the way the `openstack` command reads
 /// it: the cloud `cloud` of `clouds.yaml` (with its `secure.yaml`; from
 /// `clouds_file` when given, else searched for), or without a name

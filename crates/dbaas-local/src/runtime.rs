@@ -542,12 +542,38 @@ impl EngineRuntime for LocalRuntime {
 
     async fn destroy(&self, spec: &EngineSpec) -> Result<()> {
         self.stop(spec).await?;
-        let sockets = self.socket_dir(spec);
-        match std::fs::remove_dir_all(&sockets) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(err(format!("removing {}: {e}", sockets.display()))),
+        // What the engine wrote in its volume goes, whatever the volume
+        // driver (a Cinder volume's mount point outlives the volume here).
+        let mount = &spec.volume.mount_path;
+        let mut paths = vec![self.socket_dir(spec)];
+        paths.extend(
+            ["pgdata", "wal-spool", "wal-restore", "postgres.log"]
+                .iter()
+                .map(|p| mount.join(p)),
+        );
+        if let Ok(rd) = std::fs::read_dir(mount) {
+            paths.extend(
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("pgdata.tmp."))
+                    .map(|e| e.path()),
+            );
         }
+        for path in paths {
+            let gone = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match gone {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(err(format!("removing {}: {e}", path.display()))),
+            }
+        }
+        // A mount point left empty goes too; a local volume keeps its
+        // metadata file, so its directory stays for the volume driver.
+        let _ = std::fs::remove_dir(mount);
+        Ok(())
     }
 
     async fn status(&self, spec: &EngineSpec) -> Result<EngineStatus> {
