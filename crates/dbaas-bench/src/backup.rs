@@ -433,7 +433,15 @@ async fn bench(args: &BackupArgs, base: &Path) -> anyhow::Result<()> {
 
     if args.wal_seconds > 0 {
         let bin = crate::wal_lag::agent_binary(args.dbaas_bin.clone())?;
-        swift.create_container(WAL_CONTAINER).await?;
+        // Swift under load answers 503 now and then: a few tries.
+        let mut tries = 0;
+        while let Err(e) = swift.create_container(WAL_CONTAINER).await {
+            tries += 1;
+            if tries == 5 {
+                return Err(e.context(format!("creating the container {WAL_CONTAINER}")));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
         let lag = crate::wal_lag::measure(crate::wal_lag::Load {
             bin: &bin,
             pg_bin_dir: &args.pg_bin_dir,
