@@ -342,21 +342,34 @@ async fn engine_now(agent: &Agent, name: &str) -> chrono::DateTime<chrono::Utc> 
         .with_timezone(&chrono::Utc)
 }
 
-/// Waits until WAL written after `since` (taken before the writes that
-/// must be archived: archiving may finish before this is called) is in
-/// the store.
-async fn wait_archived(agent: &Agent, name: &str, since: chrono::DateTime<chrono::Utc>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+/// Waits until everything written so far is in the store: the WAL file
+/// holding the last byte written (archive_timeout closes it) has been
+/// archived, and nothing is pending.
+async fn wait_archived(agent: &Agent, name: &str) {
+    let conn = agent.client.connection(name).await.unwrap();
+    let needed: String = connect(&conn)
+        .await
+        .query_one("SELECT pg_walfile_name(pg_current_wal_lsn() - 1)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let db = agent.client.get_database(name).await.unwrap();
         if let Some(w) = &db.wal_archive {
-            if w.pending_files == 0 && w.last_archived_at.is_some_and(|t| t > since) {
+            // WAL file names of one timeline sort in write order; a
+            // history file ("00000002.history") sorts before them.
+            let done = w
+                .last_archived
+                .as_deref()
+                .is_some_and(|l| l.len() >= 24 && l[..24] >= *needed.as_str());
+            if w.pending_files == 0 && done {
                 return;
             }
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "WAL was not archived: {:?}",
+            "WAL up to {needed} was not archived: {:?}",
             db.wal_archive
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -373,9 +386,8 @@ async fn history(agent: &Agent, name: &str) -> chrono::DateTime<chrono::Utc> {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let t = engine_now(agent, name).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let since = chrono::Utc::now();
     fill(agent, name, 201, 300).await;
-    wait_archived(agent, name, since).await;
+    wait_archived(agent, name).await;
     t
 }
 
@@ -401,10 +413,9 @@ async fn a_point_in_time_restore_has_exactly_the_rows_committed_up_to_the_target
     assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
     assert_eq!(count(&agent, "clock-at-t").await, 200);
     // The restored database is a normal one: writable, and archiving too.
-    let since = chrono::Utc::now();
     fill(&agent, "clock-at-t", 1001, 1010).await;
     assert_eq!(count(&agent, "clock-at-t").await, 210);
-    wait_archived(&agent, "clock-at-t", since).await;
+    wait_archived(&agent, "clock-at-t").await;
 
     // The restored database runs on a new timeline; its own backups and
     // WAL restore to a point in time too (history files included).
@@ -414,9 +425,8 @@ async fn a_point_in_time_restore_has_exactly_the_rows_committed_up_to_the_target
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let t2 = engine_now(&agent, "clock-at-t").await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let since = chrono::Utc::now();
     fill(&agent, "clock-at-t", 1021, 1030).await;
-    wait_archived(&agent, "clock-at-t", since).await;
+    wait_archived(&agent, "clock-at-t").await;
     let op = agent
         .client
         .restore_database(
@@ -692,9 +702,8 @@ async fn scheduled_backups_keep_the_newest_and_drop_the_wal_only_older_ones_need
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let t = engine_now(&agent, "tick").await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let since = chrono::Utc::now();
     fill(&agent, "tick", 100_000, 100_009).await;
-    wait_archived(&agent, "tick", since).await;
+    wait_archived(&agent, "tick").await;
     let op = agent
         .client
         .restore_database(

@@ -289,16 +289,27 @@ macro_rules! crashes {
 }
 
 crashes! { crash_during_create:
+    create_killed_after_reserve_name => "reserve_name.after",
+    create_killed_after_place_database => "place_database.after",
     create_killed_after_allocate_address => "allocate_address.after",
     create_killed_before_create_volume => "create_volume.before",
     create_killed_after_create_volume => "create_volume.after",
+    create_killed_after_ensure_ha_group => "ensure_ha_group.after",
     create_killed_after_initialize_engine => "initialize_engine.after",
+    create_killed_after_start_engine => "start_engine.after",
+    create_killed_after_create_owner => "create_owner.after",
+    create_killed_after_publish_connection => "publish_connection.after",
     create_killed_after_mark_active => "mark_active.after",
 }
 
 crashes! { crash_during_delete:
+    delete_killed_after_mark_deleting => "mark_deleting.after",
+    delete_killed_after_unpublish_connection => "unpublish_connection.after",
+    delete_killed_after_stop_engine => "stop_engine.after",
     delete_killed_after_destroy_engine => "destroy_engine.after",
+    delete_killed_after_remove_ha_group => "remove_ha_group.after",
     delete_killed_before_delete_volume => "delete_volume.before",
     delete_killed_after_delete_volume => "delete_volume.after",
     delete_killed_after_release_address => "release_address.after",
+    delete_killed_after_forget_database => "forget_database.after",
 }
