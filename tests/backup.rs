@@ -367,11 +367,35 @@ async fn wait_archived(agent: &Agent, name: &str) {
                 return;
             }
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "WAL up to {needed} was not archived: {:?}",
-            db.wal_archive
-        );
+        if std::time::Instant::now() >= deadline {
+            let pg = connect(&conn).await;
+            let mut dbg = String::new();
+            for q in ["SELECT row_to_json(a)::text FROM pg_stat_archiver a", "SELECT current_setting('archive_mode') || ' | ' || current_setting('archive_command') || ' | ' || current_setting('archive_timeout') || ' | ' || pg_is_in_recovery()::text || ' | ' || pg_walfile_name(pg_current_wal_lsn())"] {
+                if let Ok(r) = pg.query_one(q, &[]).await { dbg.push_str(&r.get::<_, String>(0)); dbg.push('\n'); }
+            }
+            let log = std::fs::read_dir(agent.data_dir().join("volumes"))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains(name))
+                .map(|e| std::fs::read_to_string(e.path().join("postgres.log")).unwrap_or_default())
+                .collect::<String>();
+            let spool = std::fs::read_dir(agent.data_dir().join("volumes"))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains(name))
+                .map(|e| {
+                    format!(
+                        "{:?}",
+                        std::fs::read_dir(e.path().join("wal-spool"))
+                            .map(|r| r.flatten().map(|x| x.file_name()).collect::<Vec<_>>())
+                    )
+                })
+                .collect::<String>();
+            panic!(
+                "WAL up to {needed} was not archived: {:?}\n{dbg}\nspool {spool}\nLOG:\n{log}",
+                db.wal_archive
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -67,6 +67,9 @@ struct Inner {
     observed: RwLock<HashMap<String, OperatingStatus>>,
     /// Continuous archiving, per database.
     archiving: RwLock<HashMap<String, WalArchiveStatus>>,
+    /// Per database: the WAL file holding its last write while that file
+    /// is not archived, and since when it has been seen so.
+    unclosed_wal: Mutex<HashMap<String, (String, std::time::Instant)>>,
 }
 
 fn new_password() -> String {
@@ -95,6 +98,7 @@ impl ControlPlane {
                 busy: Mutex::new(HashMap::new()),
                 observed: RwLock::new(HashMap::new()),
                 archiving: RwLock::new(HashMap::new()),
+                unclosed_wal: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -1246,6 +1250,7 @@ impl ControlPlane {
             }
         }
         let left = dbaas_backup::wal::spooled(&spool);
+        self.close_stale_wal(db, spec, &status, &left).await;
         status.pending_files = left.len();
         status.oldest_pending_seconds = left.first().and_then(|f| {
             let age = std::fs::metadata(f).ok()?.modified().ok()?.elapsed().ok()?;
@@ -1256,6 +1261,65 @@ impl ControlPlane {
             .write()
             .unwrap()
             .insert(db.name.clone(), status);
+    }
+}
+
+impl ControlPlane {
+    /// Enforces archive_timeout from outside the engine: when the WAL file
+    /// holding a database's last write has stayed unarchived for longer
+    /// than the timeout, it is closed (`pg_switch_wal`) so that the engine
+    /// archives it. PostgreSQL does this itself, but a promoted or
+    /// restored server has been seen not to, leaving committed work out
+    /// of the archive until a whole segment fills. An idle database has
+    /// nothing unarchived, and is left alone.
+    async fn close_stale_wal(
+        &self,
+        db: &DatabaseRecord,
+        spec: &dbaas_drivers::EngineSpec,
+        status: &WalArchiveStatus,
+        spooled: &[std::path::PathBuf],
+    ) {
+        let svc = &self.inner.svc;
+        let Some(timeout) = svc.settings.archive_timeout else {
+            return;
+        };
+        let access = svc.drivers.runtime.admin_access(spec);
+        let Ok(file) = dbaas_postgres::last_written_wal_file(&access).await else {
+            return;
+        };
+        // WAL file names of one timeline sort in write order.
+        let archived = status
+            .last_archived
+            .as_deref()
+            .is_some_and(|l| l.len() >= 24 && l[..24] >= *file.as_str())
+            || spooled
+                .iter()
+                .any(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == file));
+        let due = {
+            let mut seen = self.inner.unclosed_wal.lock().unwrap();
+            if archived {
+                seen.remove(&db.name);
+                false
+            } else {
+                let now = std::time::Instant::now();
+                let entry = seen.entry(db.name.clone()).or_insert((file.clone(), now));
+                if entry.0 != file {
+                    *entry = (file.clone(), now);
+                }
+                entry.1.elapsed() >= timeout
+            }
+        };
+        if due {
+            match dbaas_postgres::switch_wal(&access).await {
+                Ok(()) => {
+                    tracing::info!(db = %db.name, wal = %file, "closed a WAL file left open past archive_timeout");
+                    self.inner.unclosed_wal.lock().unwrap().remove(&db.name);
+                }
+                Err(e) => {
+                    tracing::warn!(db = %db.name, error = %e, "cannot close the current WAL file")
+                }
+            }
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub struct Settings {
     pub default_versions: BTreeMap<String, String>,
     pub sql_limits: JobLimits,
     pub supervise_interval: Duration,
+    /// At most this long may written WAL wait before its file is closed
+    /// for archiving (`backup.archive_timeout_seconds`), when archiving.
+    pub archive_timeout: Option<Duration>,
     /// The host pool (no pairs: databases are not placed).
     pub host_pool: dbaas_placement::HostPool,
     /// The pairs as configured (server ids, subnet), by id.
@@ -181,6 +184,10 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
                 statement_timeout: Duration::from_secs(cfg.sql.statement_timeout_seconds),
             },
             supervise_interval: Duration::from_secs(cfg.supervise_interval_seconds.max(1)),
+            archive_timeout: cfg
+                .backup
+                .wal_archiving
+                .then(|| Duration::from_secs(cfg.backup.archive_timeout_seconds.max(1))),
             host_pool: cfg.host_pool()?,
             host_pairs: cfg.host_pair.clone(),
             ha: (cfg.drivers.ha == "pacemaker").then(|| cfg.pacemaker.clone().unwrap_or_default()),

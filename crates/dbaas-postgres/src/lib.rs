@@ -261,6 +261,22 @@ pub fn recovery_settings(
     s
 }
 
+/// The WAL file holding the last byte written so far (on a primary).
+pub async fn last_written_wal_file(access: &AdminAccess) -> Result<String, PgError> {
+    let c = connect(access, &access.superuser, "postgres").await?;
+    let row = c
+        .query_one("SELECT pg_walfile_name(pg_current_wal_lsn() - 1)", &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Closes the current WAL file, so that it is archived now.
+pub async fn switch_wal(access: &AdminAccess) -> Result<(), PgError> {
+    let c = connect(access, &access.superuser, "postgres").await?;
+    c.batch_execute("SELECT pg_switch_wal()").await?;
+    Ok(())
+}
+
 /// Removes the recovery settings once a restored database is promoted.
 pub async fn clear_recovery_settings(access: &AdminAccess) -> Result<(), PgError> {
     let c = connect(access, &access.superuser, "postgres").await?;
