@@ -25,7 +25,9 @@
 //! * **limit**: `pg_basebackup -Ft -X fetch -c fast -D - | zstd -1 -T2 >
 //!   /dev/null`: reading the cluster and compressing, with nothing stored.
 //!
-//! Restores, each into a fresh directory and timed until `sync -f` (syncfs)
+//! Restores, after one untimed `tar -x` restore (so that none of the timed
+//! ones is the first after the backups), each into a fresh directory and
+//! timed until `sync -f` (syncfs)
 //! of the target's file system returns, because pgBackRest and dbaas fsync
 //! what they restore and tar does not:
 //! * **dbaas**: `dbaas_backup::restore` (parallelism 4) of the backup just
@@ -311,7 +313,13 @@ async fn bench(args: &BackupArgs, base: &Path) -> anyhow::Result<()> {
         pgbr.run(&["--type=full", "backup"]).await?;
         r.pgbr_backup = t.elapsed().as_secs_f64();
 
-        // Restores.
+        // Restores, after one untimed restore of the limit's kind, so
+        // that no timed restore is the first after the backups.
+        let warm = restores.join(format!("warm-up-{i}"));
+        sync_all().await;
+        limit_restore(&copy, &warm).await?;
+        remove(&warm).await?;
+
         let target = restores.join(format!("limit-{i}"));
         sync_all().await;
         r.limit_restore = limit_restore(&copy, &target).await?;
