@@ -61,7 +61,8 @@ async fn a_second_agent_restores_from_the_first_ones_store_alone() {
     assert_eq!(a.create("orders").await.state, OperationState::Succeeded);
     fill(&a, "orders", 700).await;
     let op = a.client.create_backup("orders").await.unwrap();
-    assert_eq!(a.wait(&op.id).await.state, OperationState::Succeeded);
+    let done = a.wait(&op.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
     let expected = digest(&a, "orders").await;
 
     // Cloud A is gone: its agent stops (and with it, its uploads).
