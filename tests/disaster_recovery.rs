@@ -39,6 +39,26 @@ async fn digest(agent: &Agent, name: &str) -> (i64, String) {
     (row.get(0), row.get(1))
 }
 
+/// Restores the newest backup of `from` into `copy` and checks that it
+/// holds exactly `expected` (row count and digest).
+async fn restore_matches(agent: &Agent, from: &str, copy: &str, expected: &(i64, String)) {
+    let restored = agent
+        .client
+        .restore_database(
+            copy,
+            &RestoreDatabaseRequest {
+                from: from.into(),
+                size_gb: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let done = agent.wait(&restored.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    assert_eq!(&digest(agent, copy).await, expected);
+}
+
 fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -220,21 +240,7 @@ async fn backups_and_wal_go_to_swift_and_restore_byte_identical() {
     assert!(backup.segments > 2, "{backup:?}");
     let expected = digest(&agent, "swifty").await;
 
-    let restored = agent
-        .client
-        .restore_database(
-            "swifty-copy",
-            &RestoreDatabaseRequest {
-                from: "swifty".into(),
-                size_gb: Some(1),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let done = agent.wait(&restored.id).await;
-    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
-    assert_eq!(digest(&agent, "swifty-copy").await, expected);
+    restore_matches(&agent, "swifty", "swifty-copy", &expected).await;
 
     // WAL goes to Swift too.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -277,21 +283,7 @@ async fn backups_in_an_s3_store_restore_byte_identical() {
     assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
     assert!(agent.client.get_backup(&op.id).await.unwrap().segments > 1);
     let expected = digest(&agent, "bucketed").await;
-    let restored = agent
-        .client
-        .restore_database(
-            "bucketed-copy",
-            &RestoreDatabaseRequest {
-                from: "bucketed".into(),
-                size_gb: Some(1),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let done = agent.wait(&restored.id).await;
-    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
-    assert_eq!(digest(&agent, "bucketed-copy").await, expected);
+    restore_matches(&agent, "bucketed", "bucketed-copy", &expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -357,19 +349,5 @@ async fn a_backup_with_segments_larger_than_one_swift_object_restores_byte_ident
     );
     let expected = digest(&agent, "large").await;
 
-    let restored = agent
-        .client
-        .restore_database(
-            "large-copy",
-            &RestoreDatabaseRequest {
-                from: "large".into(),
-                size_gb: Some(1),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let done = agent.wait(&restored.id).await;
-    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
-    assert_eq!(digest(&agent, "large-copy").await, expected);
+    restore_matches(&agent, "large", "large-copy", &expected).await;
 }

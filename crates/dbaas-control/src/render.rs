@@ -150,28 +150,15 @@ pub fn render(cfg: &AgentConfig, req: &RenderRequest) -> Result<Rendered, String
     )?;
 
     // Pacemaker.
-    let (server_ids, subnet_id) = match crate::ha::pair_ids(&pair_id, pair_cfg) {
-        Ok(ids) => ids,
-        Err(why) => {
-            placeholders.push(format!("{why}: shown as {PLACEHOLDER_ID}"));
-            (
-                [
-                    pair_cfg
-                        .server_ids
-                        .as_ref()
-                        .map_or(PLACEHOLDER_ID.to_string(), |s| s[0].clone()),
-                    pair_cfg
-                        .server_ids
-                        .as_ref()
-                        .map_or(PLACEHOLDER_ID.to_string(), |s| s[1].clone()),
-                ],
-                pair_cfg
-                    .subnet_id
-                    .clone()
-                    .unwrap_or_else(|| PLACEHOLDER_ID.to_string()),
-            )
-        }
-    };
+    let (server_ids, subnet_id) = crate::ha::pair_ids(&pair_id, pair_cfg).unwrap_or_else(|why| {
+        placeholders.push(format!("{why}: shown as {PLACEHOLDER_ID}"));
+        let id = |v: Option<&String>| v.cloned().unwrap_or_else(|| PLACEHOLDER_ID.to_string());
+        let ids = pair_cfg.server_ids.as_ref();
+        (
+            [id(ids.map(|s| &s[0])), id(ids.map(|s| &s[1]))],
+            id(pair_cfg.subnet_id.as_ref()),
+        )
+    });
     let group = crate::ha::group(
         &pacemaker,
         &pair_id,

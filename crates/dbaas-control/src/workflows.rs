@@ -251,7 +251,6 @@ impl Step<Services> for CreateStep {
                     .await
                     .map_err(|e| StepError::new(format!("clearing the recovery settings: {e}")))?;
                 let _ = std::fs::remove_dir_all(spec.volume.mount_path.join("wal-restore"));
-
                 Ok(json!({ "database": db.name, "owner": db.name }))
             }
         }
