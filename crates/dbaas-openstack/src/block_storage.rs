@@ -11,6 +11,7 @@ use crate::cinder::{
     VOLUME_MICROVERSION,
 };
 use crate::error::{OpenStackError, Result};
+use crate::serde_util::creation_order_unsettled;
 use crate::session::{ApiRequest, Session};
 
 /// The metadata key naming the database a volume belongs to.
@@ -217,7 +218,7 @@ impl BlockStorage {
         let mut attempt = 0;
         let mine = loop {
             attempt += 1;
-            if let Some(v) = self.oldest(key).await? {
+            if let Some(v) = self.settled_oldest(key).await? {
                 tracing::debug!(id = %v.id, status = %v.status, "volume exists");
                 return self.wait_available(&v.id, None).await;
             }
@@ -238,7 +239,11 @@ impl BlockStorage {
             }
         };
         let mine = self.wait_available(&mine.id, None).await?;
-        // A concurrent creator's volume, if any, exists by now.
+        if let Some(wait) = creation_order_unsettled(mine.created_at) {
+            tokio::time::sleep(wait).await;
+        }
+        // A concurrent creator's volume, if it could ever sort before ours,
+        // is visible by now.
         match self.oldest(key).await? {
             Some(winner) if winner.id != mine.id => {
                 tracing::warn!(kept = %winner.id, deleted = %mine.id, "volume created twice at once: keeping the older");
@@ -246,6 +251,21 @@ impl BlockStorage {
                 self.wait_available(&winner.id, None).await
             }
             _ => Ok(mine),
+        }
+    }
+
+    /// The oldest volume of `key` not being deleted, once no volume created
+    /// later can sort before it (see [`crate::CREATION_ORDER_SETTLES_AFTER`]).
+    async fn settled_oldest(&self, key: &BTreeMap<String, String>) -> Result<Option<Volume>> {
+        loop {
+            let oldest = self.oldest(key).await?;
+            match oldest
+                .as_ref()
+                .and_then(|v| creation_order_unsettled(v.created_at))
+            {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Ok(oldest),
+            }
         }
     }
 

@@ -83,5 +83,5 @@ pub use drivers::{
 pub use error::{OpenStackError, Result};
 pub use network::{FloatingIpKey, Networking};
 pub use orchestration::Orchestration;
-pub use serde_util::{Secret, Timestamp};
+pub use serde_util::{creation_order_unsettled, Secret, Timestamp, CREATION_ORDER_SETTLES_AFTER};
 pub use session::{ApiRequest, ApiResponse, AuthToken, RetryPolicy, Session, SessionOptions};

@@ -9,6 +9,7 @@ use crate::neutron::{
     FloatingIp, FloatingIpCreate, FloatingIpCreateRequest, FloatingIpList, FloatingIpResponse,
     FloatingIpUpdate, FloatingIpUpdateRequest, Network, NetworkList, NetworkResponse, TagsRequest,
 };
+use crate::serde_util::creation_order_unsettled;
 use crate::session::{ApiRequest, Session};
 
 const SERVICE: &str = "network";
@@ -142,6 +143,21 @@ impl Networking {
         Ok(found)
     }
 
+    /// The oldest floating IP of `key`, once no address created later can
+    /// sort before it (see [`crate::CREATION_ORDER_SETTLES_AFTER`]).
+    async fn settled_oldest(&self, key: &FloatingIpKey) -> Result<Option<FloatingIp>> {
+        loop {
+            let oldest = self.find_floating_ips(key).await?.into_iter().next();
+            match oldest
+                .as_ref()
+                .and_then(|f| creation_order_unsettled(f.created_at))
+            {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Ok(oldest),
+            }
+        }
+    }
+
     /// The floating IP of `key`, allocated from `external_network` (name
     /// or id) and tagged if there is none.
     ///
@@ -149,8 +165,9 @@ impl Networking {
     /// the same address; one found untagged is tagged now. A create that
     /// failed in a way that may have been applied (no answer, a 5xx) is
     /// followed by another lookup before any new create. When two callers
-    /// allocated at once, both keep the oldest (by creation time, then id)
-    /// and each releases its own other one.
+    /// allocated at once, both keep the oldest (by creation time, then id,
+    /// looked at only once that order is final) and each releases its own
+    /// other one.
     pub async fn ensure_floating_ip(
         &self,
         external_network: &str,
@@ -162,7 +179,7 @@ impl Networking {
         let mut attempt = 0;
         let mine = loop {
             attempt += 1;
-            if let Some(f) = self.find_floating_ips(key).await?.into_iter().next() {
+            if let Some(f) = self.settled_oldest(key).await? {
                 if key.tags.iter().all(|t| f.tags.contains(t)) {
                     return Ok(f);
                 }
@@ -199,6 +216,11 @@ impl Networking {
             }
         };
         let mine = self.tag(mine, &key.tags).await?;
+        if let Some(wait) = creation_order_unsettled(mine.created_at) {
+            tokio::time::sleep(wait).await;
+        }
+        // A concurrent creator's address, if it could ever sort before
+        // ours, is visible by now.
         match self.find_floating_ips(key).await?.into_iter().next() {
             Some(winner) if winner.id != mine.id => {
                 tracing::warn!(kept = %winner.id, released = %mine.id, "floating IP allocated twice at once: keeping the older");

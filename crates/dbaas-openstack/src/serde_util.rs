@@ -25,6 +25,27 @@ impl Timestamp {
     }
 }
 
+/// How long after its `created_at` a resource's place in the creation
+/// order is final. Cinder and Neutron stamp `created_at` to the second, so
+/// a resource made later within the same second can sort before one made
+/// earlier (the id breaks the tie). A caller that picks "the oldest" among
+/// racing creations must therefore wait until no later creation can share
+/// the second of the one it picks; any creation it cannot yet see then has
+/// a strictly later stamp and can never become the oldest.
+pub const CREATION_ORDER_SETTLES_AFTER: std::time::Duration =
+    std::time::Duration::from_millis(2200);
+
+/// How much longer to wait before the creation order around a resource
+/// stamped `created_at` is final (see [`CREATION_ORDER_SETTLES_AFTER`]);
+/// `None` once it is.
+pub fn creation_order_unsettled(created_at: Option<Timestamp>) -> Option<std::time::Duration> {
+    let t = created_at?;
+    let settled = t.0 + chrono::Duration::from_std(CREATION_ORDER_SETTLES_AFTER).ok()?;
+    let left = (settled - Utc::now()).to_std().ok()?;
+    // A clock far behind the service's must not make us wait for ever.
+    Some(left.min(CREATION_ORDER_SETTLES_AFTER)).filter(|d| !d.is_zero())
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
@@ -90,4 +111,26 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_order_of_a_resource_made_just_now_is_not_final_yet() {
+        let now = Timestamp(Utc::now());
+        let wait = creation_order_unsettled(Some(now)).expect("just made: not settled");
+        assert!(wait <= CREATION_ORDER_SETTLES_AFTER);
+        let old = Timestamp(Utc::now() - chrono::Duration::seconds(5));
+        assert_eq!(creation_order_unsettled(Some(old)), None);
+        // A service clock far ahead never makes a caller wait longer than
+        // the settling time.
+        let future = Timestamp(Utc::now() + chrono::Duration::hours(1));
+        assert_eq!(
+            creation_order_unsettled(Some(future)),
+            Some(CREATION_ORDER_SETTLES_AFTER)
+        );
+        assert_eq!(creation_order_unsettled(None), None);
+    }
 }
