@@ -6,9 +6,10 @@
 //! listen   = "127.0.0.1:4680"
 //!
 //! drivers {
-//!   volumes   = "local"   # where data volumes come from
-//!   addresses = "local"   # where client addresses come from
-//!   runtime   = "local"   # what runs the engines
+//!   volumes   = "local"   # where data volumes come from ("local", "cinder")
+//!   addresses = "local"   # where client addresses come from ("local", "neutron")
+//!   runtime   = "local"   # what runs the engines ("local", "nomad")
+//!   ha        = "none"    # what keeps them on their pair ("none", "pacemaker")
 //! }
 //!
 //! local {
@@ -27,6 +28,34 @@
 //! sql {
 //!   max_output_bytes          = 1048576
 //!   statement_timeout_seconds = 300
+//! }
+//! ```
+//!
+//! With `runtime = "nomad"` each engine is a Nomad service job on the host
+//! pair its database is placed on, so the agent needs the pairs
+//! (`host_pair` blocks or `host_pair_stacks`) and a `nomad` block; Nomad
+//! itself is found the way the `nomad` command finds it, from `NOMAD_ADDR`,
+//! `NOMAD_TOKEN`, `NOMAD_NAMESPACE`, `NOMAD_REGION`, `NOMAD_CACERT`
+//! (`NOMAD_CLIENT_CERT`/`NOMAD_CLIENT_KEY` for mutual TLS), each of which
+//! the block may override:
+//!
+//! ```hcl
+//! drivers {
+//!   runtime = "nomad"
+//! }
+//!
+//! nomad {
+//!   address = "https://nomad.internal:4646"   # default: NOMAD_ADDR, else http://127.0.0.1:4646
+//!   images  = { "15" = "postgres:15" }        # every engine version offered needs one
+//! }
+//!
+//! host_pair "pair-1" {
+//!   zone        = "az1"
+//!   nomad_nodes = ["db-1a", "db-1b"]   # Nomad clients with meta { dbaas_pair = "pair-1" }
+//!   vip_port_id = "9f1c2d4e-..."
+//!   capacity {
+//!     databases = 20
+//!   }
 //! }
 //! ```
 
@@ -157,19 +186,44 @@ pub struct HostPairConfig {
     pub capacity: dbaas_placement::Resources,
 }
 
-/// How engines are described to Nomad (the `nomad` runtime, and what
-/// `dbaas render` prints).
+/// Where Nomad is and how engines are described to it (the `nomad`
+/// runtime, and what `dbaas render` prints).
+///
+/// The connection follows the `nomad` command's environment: `NOMAD_ADDR`,
+/// `NOMAD_TOKEN`, `NOMAD_NAMESPACE`, `NOMAD_REGION`, `NOMAD_CACERT` (and
+/// `NOMAD_CLIENT_CERT`/`NOMAD_CLIENT_KEY`); a setting given here wins over
+/// its variable.
 ///
 /// ```hcl
 /// nomad {
+///   address     = "https://nomad.internal:4646"
+///   namespace   = "dbaas"
+///   ca_cert     = "/etc/dbaas/nomad-ca.pem"
 ///   images      = { "15" = "postgres:15", "16" = "postgres:16" }
 ///   fetch_image = "curlimages/curl:8.11.1"
 ///   object_store_url = "https://swift.example.org/v1/AUTH_dbaas/dbaas-sql"
 /// }
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NomadConfig {
+    /// Nomad's HTTP address (instead of `NOMAD_ADDR`).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// ACL token (instead of `NOMAD_TOKEN`); better kept in the
+    /// environment than in this file.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Namespace of the jobs (instead of `NOMAD_NAMESPACE`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Region (instead of `NOMAD_REGION`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// PEM file of the CA that signed the Nomad servers' certificates
+    /// (instead of `NOMAD_CACERT`).
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
     /// Engine version → container image; default the official images of
     /// PostgreSQL 15, 16 and 17.
     #[serde(default)]
@@ -187,6 +241,123 @@ pub struct NomadConfig {
     /// Base URL of the object-store container holding SQL jobs' text.
     #[serde(default)]
     pub object_store_url: Option<String>,
+}
+
+// Written by hand so the token never reaches a log line.
+impl std::fmt::Debug for NomadConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NomadConfig")
+            .field("address", &self.address)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("namespace", &self.namespace)
+            .field("region", &self.region)
+            .field("ca_cert", &self.ca_cert)
+            .field("images", &self.images)
+            .field("superuser", &self.superuser)
+            .field("client_image", &self.client_image)
+            .field("fetch_image", &self.fetch_image)
+            .field("object_store_url", &self.object_store_url)
+            .finish()
+    }
+}
+
+/// The engine versions the `nomad` runtime offers when `nomad.images`
+/// names none: the official images' tags.
+pub const DEFAULT_NOMAD_VERSIONS: [&str; 3] = ["15", "16", "17"];
+
+impl NomadConfig {
+    /// Checks what the `nomad` runtime needs of the block; errors name the
+    /// key and say what to do.
+    fn check(&self, engines: &BTreeMap<String, EngineConfig>) -> Result<(), String> {
+        // What Nomad interpolates at run time, or would break a job.
+        let plain = |key: &str, v: &str| {
+            if v.trim().is_empty()
+                || v.chars()
+                    .any(|c| c.is_control() || matches!(c, '$' | '{' | '}' | '"' | '\\'))
+            {
+                Err(format!(
+                    "nomad.{key} = {v:?}: give a non-empty value without control characters, '$', braces, quotes or backslashes (it goes into Nomad jobs)"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(a) = &self.address {
+            let rest = a
+                .strip_prefix("http://")
+                .or_else(|| a.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                return Err(format!(
+                    "nomad.address = {a:?}: give Nomad's HTTP address with its scheme, e.g. \"https://nomad.internal:4646\" (or leave it out to use NOMAD_ADDR)"
+                ));
+            }
+        }
+        for (key, v) in [
+            ("token", &self.token),
+            ("namespace", &self.namespace),
+            ("region", &self.region),
+        ] {
+            if let Some(v) = v {
+                if v.trim().is_empty() || v.chars().any(char::is_control) {
+                    return Err(format!(
+                        "nomad.{key} is empty or holds control characters: give a value, or leave the key out to use NOMAD_{}",
+                        key.to_uppercase()
+                    ));
+                }
+            }
+        }
+        if self
+            .ca_cert
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(
+                "nomad.ca_cert is empty: give the path of a PEM file, or leave it out to use NOMAD_CACERT"
+                    .into(),
+            );
+        }
+        for (version, image) in &self.images {
+            plain(&format!("images[{version:?}]"), image)?;
+        }
+        if let Some(su) = &self.superuser {
+            let ok = !su.is_empty()
+                && su.len() <= 63
+                && !su.starts_with(|c: char| c.is_ascii_digit())
+                && su
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                return Err(format!(
+                    "nomad.superuser = {su:?}: use lower-case letters, digits and '_' (not first), at most 63"
+                ));
+            }
+        }
+        for (key, v) in [
+            ("client_image", &self.client_image),
+            ("fetch_image", &self.fetch_image),
+            ("object_store_url", &self.object_store_url),
+        ] {
+            if let Some(v) = v {
+                plain(key, v)?;
+            }
+        }
+        // A database is created at its engine's default version: the
+        // runtime must have an image for it.
+        for (name, e) in engines {
+            let offered = if self.images.is_empty() {
+                DEFAULT_NOMAD_VERSIONS.contains(&e.default_version.as_str())
+            } else {
+                self.images.contains_key(&e.default_version)
+            };
+            if !offered {
+                return Err(format!(
+                    "engine {name:?}: default_version {:?} has no image in nomad.images; add {:?} = \"IMAGE\" to nomad.images",
+                    e.default_version, e.default_version
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How databases' resource groups are described to Pacemaker.
@@ -720,7 +891,23 @@ impl AgentConfig {
             &self.drivers.addresses,
             &["local", "neutron"],
         )?;
-        offered("drivers.runtime", &self.drivers.runtime, &["local"])?;
+        offered(
+            "drivers.runtime",
+            &self.drivers.runtime,
+            &["local", "nomad"],
+        )?;
+        if self.drivers.runtime == "nomad" {
+            let nomad = self.nomad.as_ref().ok_or(
+                "drivers.runtime = \"nomad\" needs a nomad block; `nomad {}` takes Nomad's address from NOMAD_ADDR and the default images",
+            )?;
+            nomad.check(&self.engine)?;
+            if self.host_pair.is_empty() && self.host_pair_stacks.is_empty() {
+                return Err(
+                    "drivers.runtime = \"nomad\" needs host_pair blocks (or host_pair_stacks): each engine job runs on the Nomad nodes of its database's pair"
+                        .into(),
+                );
+            }
+        }
         offered("drivers.ha", &self.drivers.ha, &["none", "pacemaker"])?;
         if self.drivers.ha == "pacemaker" {
             let pm = self
@@ -859,12 +1046,103 @@ mod tests {
     fn unknown_keys_and_drivers_are_refused() {
         let e = AgentConfig::parse("data_dir = \"/x\"\nlisten_addr = \"1\"\n").unwrap_err();
         assert!(e.contains("listen_addr"), "{e}");
-        let e =
-            AgentConfig::parse("data_dir = \"/x\"\ndrivers { runtime = \"nomad\" }\n").unwrap_err();
-        assert!(e.contains("drivers.runtime"), "{e}");
+        let e = AgentConfig::parse("data_dir = \"/x\"\ndrivers { runtime = \"docker\" }\n")
+            .unwrap_err();
+        assert!(
+            e.contains("drivers.runtime") && e.contains("\"local\" or \"nomad\""),
+            "{e}"
+        );
         let e = AgentConfig::parse("data_dir = \"/x\"\nlocal { address_pool = \"nope\" }\n")
             .unwrap_err();
         assert!(e.contains("address_pool"), "{e}");
+    }
+
+    const PAIR: &str = "host_pair \"p1\" {\n  zone = \"az1\"\n  nomad_nodes = [\"a\", \"b\"]\n  vip_port_id = \"v\"\n  capacity {\n    databases = 1\n  }\n}\n";
+
+    fn nomad(rest: &str) -> Result<AgentConfig, String> {
+        AgentConfig::parse(&format!(
+            "data_dir = \"/x\"\ndrivers {{\n  runtime = \"nomad\"\n}}\nengine \"postgresql\" {{\n  default_version = \"15\"\n  version \"15\" {{\n    bin_dir = \"/b\"\n  }}\n}}\n{rest}"
+        ))
+    }
+
+    #[test]
+    fn the_nomad_runtime_needs_its_block_and_the_host_pairs() {
+        // The environment gives the address: an empty block will do.
+        let cfg = nomad(&format!("{PAIR}nomad {{\n}}\n")).unwrap();
+        assert_eq!(cfg.drivers.runtime, "nomad");
+        let n = cfg.nomad.unwrap();
+        assert_eq!((n.address, n.token), (None, None));
+
+        let cfg = nomad(&format!(
+            "{PAIR}nomad {{\n  address = \"https://nomad.internal:4646\"\n  token = \"secret-token\"\n  namespace = \"dbaas\"\n  region = \"eu\"\n  ca_cert = \"/etc/ca.pem\"\n  images = {{ \"15\" = \"registry.internal/postgres:15.8\" }}\n}}\n"
+        ))
+        .unwrap();
+        let n = cfg.nomad.unwrap();
+        assert_eq!(n.address.as_deref(), Some("https://nomad.internal:4646"));
+        assert_eq!(n.namespace.as_deref(), Some("dbaas"));
+        assert_eq!(n.region.as_deref(), Some("eu"));
+        assert_eq!(n.ca_cert, Some(PathBuf::from("/etc/ca.pem")));
+        // The token never reaches a log line.
+        let shown = format!("{n:?}");
+        assert!(
+            !shown.contains("secret-token") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+
+        let e = nomad(PAIR).unwrap_err();
+        assert!(
+            e.contains("needs a nomad block") && e.contains("NOMAD_ADDR"),
+            "{e}"
+        );
+        let e = nomad("nomad {\n}\n").unwrap_err();
+        assert!(e.contains("host_pair"), "{e}");
+        // The pairs may come from Heat stacks instead (with their cloud).
+        nomad("host_pair_stacks = [\"pair-1\"]\nopenstack {\n}\nnomad {\n}\n").unwrap();
+    }
+
+    #[test]
+    fn bad_nomad_settings_name_the_key_and_the_fix() {
+        let with = |block: &str| nomad(&format!("{PAIR}nomad {{\n{block}\n}}\n")).unwrap_err();
+        let e = with("address = \"nomad.internal:4646\"");
+        assert!(
+            e.contains("nomad.address") && e.contains("https://") && e.contains("NOMAD_ADDR"),
+            "{e}"
+        );
+        let e = with("address = \"http://\"");
+        assert!(e.contains("nomad.address"), "{e}");
+        let e = with("token = \"\"");
+        assert!(
+            e.contains("nomad.token") && e.contains("NOMAD_TOKEN"),
+            "{e}"
+        );
+        let e = with("namespace = \" \"");
+        assert!(
+            e.contains("nomad.namespace") && e.contains("NOMAD_NAMESPACE"),
+            "{e}"
+        );
+        let e = with("ca_cert = \"\"");
+        assert!(
+            e.contains("nomad.ca_cert") && e.contains("NOMAD_CACERT"),
+            "{e}"
+        );
+        // Values go into jobs: nothing Nomad would interpolate.
+        let e = with("images = { \"15\" = \"postgres:${attr.x}\" }");
+        assert!(
+            e.contains("nomad.images[\"15\"]") && e.contains("'$'"),
+            "{e}"
+        );
+        let e = with("superuser = \"Admin; drop\"");
+        assert!(e.contains("nomad.superuser"), "{e}");
+        let e = with("fetch_image = \"curl\\\"x\"");
+        assert!(e.contains("nomad.fetch_image"), "{e}");
+        // The default version must have an image.
+        let e = with("images = { \"16\" = \"postgres:16\" }");
+        assert!(
+            e.contains("default_version \"15\"") && e.contains("nomad.images"),
+            "{e}"
+        );
+        let e = nomad(&format!("{PAIR}nomad {{\n  port = 1\n}}\n")).unwrap_err();
+        assert!(e.contains("port"), "{e}");
     }
 
     #[test]
