@@ -113,6 +113,33 @@ async fn the_cli_creates_lists_runs_sql_and_deletes_with_tables_and_json() {
         assert!(shown.contains(step), "{shown}");
     }
 
+    let grown = dbaas(
+        &agent,
+        &[
+            "db",
+            "resize",
+            "shop",
+            "--size-gb",
+            "3",
+            "--wait",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(grown.status.success(), "{}", stderr(&grown));
+    let grown: serde_json::Value = serde_json::from_slice(&grown.stdout).unwrap();
+    assert_eq!(
+        (&grown["kind"], &grown["state"]),
+        (&"resize_database".into(), &"succeeded".into()),
+        "{grown}"
+    );
+    let shown = dbaas(&agent, &["db", "show", "shop", "-o", "json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["size_gb"], 3, "{shown}");
+    let shrink = dbaas(&agent, &["db", "resize", "shop", "--size-gb", "2"]);
+    assert!(!shrink.status.success());
+    assert!(stderr(&shrink).contains("only grow"), "{}", stderr(&shrink));
+
     let del = dbaas(&agent, &["db", "delete", "shop", "--wait"]);
     assert!(del.status.success(), "{}", stderr(&del));
     assert!(stdout(&del).contains("deleted"));

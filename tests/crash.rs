@@ -101,6 +101,79 @@ async fn crash_during_delete(point: &str) {
     agent.assert_no_orphans().await;
 }
 
+/// Resize crashes at `point`; after a restart the resize completes: the
+/// volume and the record both say the new size, and the data is there.
+async fn crash_during_resize(point: &str) {
+    let mut agent = Agent::start();
+    assert_eq!(
+        agent.create("grower").await.state,
+        OperationState::Succeeded
+    );
+    let conn = agent.client.connection("grower").await.unwrap();
+    connect(&conn)
+        .await
+        .batch_execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (5);")
+        .await
+        .unwrap();
+    agent.restart(Some(&format!("resize_database.{point}=crash")));
+    let _ = agent.client.resize_database("grower", 4).await;
+    assert!(
+        agent.wait_exit(Duration::from_secs(60)),
+        "the agent should have been killed at {point}: {}",
+        agent.log()
+    );
+    agent.restart(None);
+    let op = agent
+        .find_operation(OperationKind::ResizeDatabase, "grower")
+        .await;
+    let done = agent.wait(&op.id).await;
+    assert_eq!(
+        done.state,
+        OperationState::Succeeded,
+        "after a crash at {point}: {done:?}"
+    );
+    let db = agent.client.get_database("grower").await.unwrap();
+    assert_eq!((db.state, db.size_gb), (DatabaseState::Active, 4));
+    let vols = agent.dir_entries("volumes");
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    let meta = std::fs::read_to_string(
+        agent
+            .data_dir()
+            .join("volumes")
+            .join(&vols[0])
+            .join(".dbaas-volume.json"),
+    )
+    .unwrap();
+    assert!(meta.contains("\"size_gb\":4"), "{meta}");
+    let pg = connect(&conn).await;
+    let v: i32 = pg
+        .query_one("SELECT v FROM kept", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 5);
+    drop(pg);
+    let del = agent.client.delete_database("grower").await.unwrap();
+    assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
+    agent.assert_no_orphans().await;
+}
+
+macro_rules! resize_crashes {
+    ($($test:ident => $point:literal,)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $test() {
+            crash_during_resize($point).await
+        }
+    )*};
+}
+
+resize_crashes! {
+    resize_killed_before_extend_volume => "extend_volume.before",
+    resize_killed_after_extend_volume => "extend_volume.after",
+    resize_killed_before_record_size => "record_size.before",
+    resize_killed_after_record_size => "record_size.after",
+}
+
 macro_rules! create_crashes {
     ($($test:ident => $point:literal,)*) => {$(
         #[tokio::test(flavor = "multi_thread")]

@@ -333,3 +333,83 @@ async fn the_agent_serves_its_health_and_the_checked_in_openapi_document() {
     .unwrap();
     assert_eq!(served, checked_in);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_grows_its_volume_while_it_keeps_serving() {
+    let mut agent = Agent::start();
+    let c = agent.client.clone();
+    let op = agent.create("grows").await;
+    assert_eq!(op.state, OperationState::Succeeded, "{op:?}");
+    let pg = connect(&c.connection("grows").await.unwrap()).await;
+    pg.batch_execute("CREATE TABLE t (v int); INSERT INTO t VALUES (7);")
+        .await
+        .unwrap();
+
+    let resize = c.resize_database("grows", 3).await.unwrap();
+    assert_eq!(resize.kind, OperationKind::ResizeDatabase);
+    let done = agent.wait(&resize.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    let steps: Vec<&str> = done.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(steps, ["extend_volume", "record_size"]);
+    let db = c.get_database("grows").await.unwrap();
+    assert_eq!(db.size_gb, 3);
+    assert_eq!(db.state, DatabaseState::Active);
+    // The volume itself says so.
+    let vols = agent.dir_entries("volumes");
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            agent
+                .data_dir()
+                .join("volumes")
+                .join(&vols[0])
+                .join(".dbaas-volume.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["size_gb"], 3);
+    // The session opened before the resize still works: no restart.
+    let v: i32 = pg.query_one("SELECT v FROM t", &[]).await.unwrap().get(0);
+    assert_eq!(v, 7);
+
+    // Volumes only grow; bad sizes are refused and change nothing.
+    for (size, says) in [
+        (3, "only grow"),
+        (2, "only grow"),
+        (0, "from 1"),
+        (99999, "to 16384"),
+    ] {
+        let e = c.resize_database("grows", size).await.expect_err("refused");
+        match e {
+            dbaas_client::ClientError::Api(ref a) => {
+                assert_eq!(a.code, ErrorCode::InvalidRequest, "{e}");
+                assert_eq!(a.field.as_deref(), Some("size_gb"), "{e}");
+                assert!(a.message.contains(says), "{e}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+    let e = c
+        .resize_database("nothere", 5)
+        .await
+        .expect_err("no such database");
+    assert!(
+        matches!(e, dbaas_client::ClientError::Api(ref a) if a.code == ErrorCode::NotFound),
+        "{e}"
+    );
+    assert_eq!(c.get_database("grows").await.unwrap().size_gb, 3);
+    let ops = c.list_operations(Some("grows")).await.unwrap();
+    assert_eq!(
+        ops.iter()
+            .filter(|o| o.kind == OperationKind::ResizeDatabase)
+            .count(),
+        1,
+        "refused resizes record no operation"
+    );
+
+    drop(pg);
+    let del = c.delete_database("grows").await.unwrap();
+    assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
+    agent.assert_no_orphans().await;
+}

@@ -187,6 +187,18 @@ async fn a_database_gets_one_cinder_volume_and_gives_it_back() {
         DoctorReport::default()
     );
 
+    // A resize grows the same Cinder volume (no second one), and the
+    // database goes on working.
+    let resize = agent.client.resize_database("blocky", 2).await.unwrap();
+    let done = agent.wait(&resize.id).await;
+    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
+    assert_eq!(volumes(&tag).await, [(instance(&db), 2)]);
+    assert_eq!(
+        agent.client.get_database("blocky").await.unwrap().size_gb,
+        2
+    );
+    works(&agent, "blocky").await;
+
     let del = agent.client.delete_database("blocky").await.unwrap();
     assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
     wait_no_volumes(&tag).await;

@@ -149,6 +149,7 @@ fn accepted(op: Operation) -> Response {
         get_database,
         get_connection,
         delete_database,
+        resize_database,
         submit_sql,
         get_sql_job,
         list_operations,
@@ -188,6 +189,10 @@ pub fn router(cp: ControlPlane) -> Router {
             get(get_database).delete(delete_database),
         )
         .route("/v1/databases/{name}/connection", get(get_connection))
+        .route(
+            "/v1/databases/{name}/resize",
+            axum::routing::post(resize_database),
+        )
         .route(
             "/v1/databases/{name}/sql-jobs",
             axum::routing::post(submit_sql),
@@ -319,6 +324,24 @@ async fn delete_database(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Response> {
     Ok(accepted(cp.delete_database(&name)?))
+}
+
+/// Grow a database's data volume. The database keeps serving while its
+/// volume grows; volumes never shrink.
+#[utoipa::path(post, path = "/v1/databases/{name}/resize", tag = "databases",
+    params(("name" = String, Path, description = "Database name")),
+    request_body = ResizeDatabaseRequest,
+    responses(
+        (status = 202, description = "Accepted: the resize operation", body = Operation),
+        (status = 400, description = "Invalid request (a size not larger than the current one)", body = ErrorBody),
+        (status = 404, description = "No such database", body = ErrorBody),
+        (status = 409, description = "The database is not ACTIVE", body = ErrorBody)))]
+async fn resize_database(
+    State(cp): State<ControlPlane>,
+    ApiPath(name): ApiPath<String>,
+    Json(req): Json<ResizeDatabaseRequest>,
+) -> ApiResult<Response> {
+    Ok(accepted(cp.resize_database(&name, req)?))
 }
 
 /// Run SQL against a database as its owner. The operation's id is the

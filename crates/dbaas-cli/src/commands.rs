@@ -74,6 +74,19 @@ pub enum DbCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Grow the data volume of a database (it keeps serving meanwhile;
+    /// volumes never shrink).
+    Resize {
+        name: String,
+        /// The new size in GiB, larger than the current one.
+        #[arg(long)]
+        size_gb: i64,
+        /// Wait until the volume has grown, showing progress.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Delete a database and everything provisioned for it (not its backups).
     Delete {
         name: String,
@@ -346,6 +359,7 @@ fn verb(k: OperationKind) -> &'static str {
         OperationKind::DeleteBackup => "deleting a backup of",
         OperationKind::RestoreDatabase => "restoring into",
         OperationKind::VerifyBackup => "verifying a backup of",
+        OperationKind::ResizeDatabase => "resizing",
     }
 }
 
@@ -403,6 +417,20 @@ pub async fn db(cmd: DbCommand) -> anyhow::Result<()> {
                 store,
             };
             let op = c.restore_database(&name, &req).await?;
+            follow(&c, op, w, a.output, async || {
+                output::database(&c.get_database(&name).await?, a.output);
+                Ok(())
+            })
+            .await?;
+        }
+        DbCommand::Resize {
+            name,
+            size_gb,
+            wait: w,
+            client: a,
+        } => {
+            let c = client(&a);
+            let op = c.resize_database(&name, size_gb).await?;
             follow(&c, op, w, a.output, async || {
                 output::database(&c.get_database(&name).await?, a.output);
                 Ok(())

@@ -134,6 +134,16 @@ impl Client {
         .await
     }
 
+    /// Grows the data volume of `name` to `size_gb`.
+    pub async fn resize_database(&self, name: &str, size_gb: i64) -> Result<Operation> {
+        self.send(
+            self.http
+                .post(self.url(&format!("/databases/{}/resize", seg(name))))
+                .json(&ResizeDatabaseRequest { size_gb }),
+        )
+        .await
+    }
+
     pub async fn submit_sql(&self, name: &str, req: &SqlJobRequest) -> Result<Operation> {
         self.send(
             self.http

@@ -32,7 +32,8 @@ use tokio::sync::mpsc;
 
 pub use services::{resolve_host_pair_stacks, Drivers, Services, Settings};
 pub use workflows::{
-    backup_saga, create_saga, delete_backup_saga, delete_saga, restore_saga, sql_saga, verify_saga,
+    backup_saga, create_saga, delete_backup_saga, delete_saga, resize_saga, restore_saga, sql_saga,
+    verify_saga,
 };
 
 /// Builds the services the configuration asks for.
@@ -60,6 +61,7 @@ struct Inner {
     delete_backup: SagaDef<Services>,
     restore: SagaDef<Services>,
     verify: SagaDef<Services>,
+    resize: SagaDef<Services>,
     queues: Mutex<HashMap<String, mpsc::UnboundedSender<String>>>,
     /// Operations queued or running, per database.
     busy: Mutex<HashMap<String, usize>>,
@@ -94,6 +96,7 @@ impl ControlPlane {
                 delete_backup: delete_backup_saga(),
                 restore: restore_saga(),
                 verify: verify_saga(),
+                resize: resize_saga(),
                 queues: Mutex::new(HashMap::new()),
                 busy: Mutex::new(HashMap::new()),
                 observed: RwLock::new(HashMap::new()),
@@ -195,6 +198,7 @@ impl ControlPlane {
             OperationKind::DeleteBackup => &self.inner.delete_backup,
             OperationKind::RestoreDatabase => &self.inner.restore,
             OperationKind::VerifyBackup => &self.inner.verify,
+            OperationKind::ResizeDatabase => &self.inner.resize,
         };
         let done = self
             .execute(saga, rec, RunOptions::default(), &self.inner.failpoints)
@@ -567,6 +571,69 @@ impl ControlPlane {
         );
         store.put_operation(&rec).map_err(store_err)?;
         Ok((rec, true))
+    }
+
+    /// Accepts growing a database's data volume to `req.size_gb`.
+    pub fn resize_database(
+        &self,
+        name: &str,
+        req: ResizeDatabaseRequest,
+    ) -> Result<Operation, ApiError> {
+        let rec = self.accept_resize(name, req)?;
+        self.enqueue(name, rec.op.id.clone());
+        Ok(rec.op)
+    }
+
+    /// The accepting half of [`resize_database`], without queueing.
+    pub fn accept_resize(
+        &self,
+        name: &str,
+        req: ResizeDatabaseRequest,
+    ) -> Result<OperationRecord, ApiError> {
+        validate_name(name)?;
+        let size_gb = validate_size_gb(Some(req.size_gb))?;
+        let db = self.find_record(name)?;
+        if db.state != DatabaseState::Active {
+            return Err(ApiError::conflict(format!(
+                "database {name:?} is {:?}; only an ACTIVE database can be resized",
+                db.state
+            )));
+        }
+        // Resizes queued before this one count: the size it grows from is
+        // the largest one asked for so far.
+        let store = &self.inner.svc.store;
+        let pending = store
+            .list_operations()
+            .map_err(store_err)?
+            .into_iter()
+            .filter(|o| {
+                o.op.kind == OperationKind::ResizeDatabase
+                    && o.op.target == name
+                    && !o.op.state.is_finished()
+                    && o.params["db_id"] == db.id.as_str()
+            })
+            .filter_map(|o| o.params["size_gb"].as_u64())
+            .max()
+            .and_then(|v| u32::try_from(v).ok());
+        let current = pending.map_or(db.size_gb, |p| p.max(db.size_gb));
+        if size_gb <= current {
+            return Err(ApiError::invalid(
+                "size_gb",
+                format!(
+                    "size_gb is {size_gb} but {name} is {} GiB{}; volumes only grow: give a larger size",
+                    current,
+                    if current > db.size_gb { " once the resize under way ends" } else { "" }
+                ),
+            ));
+        }
+        let rec = Self::new_operation(
+            OperationKind::ResizeDatabase,
+            name,
+            &self.inner.resize,
+            serde_json::json!({ "db_id": db.id, "size_gb": size_gb, "previous_size_gb": db.size_gb }),
+        );
+        store.put_operation(&rec).map_err(store_err)?;
+        Ok(rec)
     }
 
     /// Accepts a SQL job against a database.

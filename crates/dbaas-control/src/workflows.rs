@@ -389,6 +389,84 @@ async fn need_spec(
         .ok_or_else(|| StepError::new(format!("the volume or address of {} is missing", db.name)))
 }
 
+/// Steps of growing a database's data volume. The database keeps serving
+/// throughout (volumes grow online). Nothing here can be undone — a volume
+/// never shrinks — so a failure leaves the operation FAILED with its error
+/// and the database as it was; a new resize retries (each step is
+/// idempotent: a volume already so large is success).
+#[derive(Debug, Clone, Copy)]
+pub enum ResizeStep {
+    ExtendVolume,
+    RecordSize,
+}
+
+pub fn resize_saga() -> SagaDef<Services> {
+    use ResizeStep::*;
+    SagaDef {
+        name: "resize_database",
+        steps: [ExtendVolume, RecordSize]
+            .into_iter()
+            .map(|s| Arc::new(s) as Arc<dyn Step<Services>>)
+            .collect(),
+    }
+}
+
+/// The size an operation grows its database to.
+fn requested_size(s: &StepCtx<'_>) -> Result<u32, StepError> {
+    s.params()["size_gb"]
+        .as_u64()
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| StepError::new("the operation names no size to grow to"))
+}
+
+#[async_trait]
+impl Step<Services> for ResizeStep {
+    fn name(&self) -> &'static str {
+        match self {
+            ResizeStep::ExtendVolume => "extend_volume",
+            ResizeStep::RecordSize => "record_size",
+        }
+    }
+
+    fn reversible(&self) -> bool {
+        false
+    }
+
+    async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
+        let db = svc.db(s)?;
+        let size_gb = requested_size(s)?;
+        match self {
+            ResizeStep::ExtendVolume => {
+                let instance = Services::instance_name(&db);
+                let v = svc
+                    .drivers
+                    .volumes
+                    .extend(&instance, size_gb)
+                    .await
+                    .map_err(driver_err)?;
+                Ok(json!({ "volume": v.id, "size_gb": v.size_gb }))
+            }
+            ResizeStep::RecordSize => {
+                svc.store
+                    .update_database(&db.name, |r| {
+                        if r.id == db.id && r.size_gb < size_gb {
+                            r.size_gb = size_gb;
+                            r.updated_at = Utc::now();
+                        }
+                    })
+                    .map_err(store_err)?;
+                Ok(json!({ "size_gb": size_gb }))
+            }
+        }
+    }
+
+    async fn undo(&self, _svc: &Services, _s: &StepCtx<'_>) -> Result<(), StepError> {
+        Err(StepError::new(
+            "a volume cannot shrink: a grown volume stays grown",
+        ))
+    }
+}
+
 /// Steps of deleting a database. From `destroy_engine` on, data is gone:
 /// a failure there leaves the database in ERROR and a new delete finishes
 /// the job.

@@ -116,6 +116,13 @@ impl VolumeDriver for CloudVolumes {
             ..v
         }))
     }
+    async fn extend(&self, name: &str, size_gb: u32) -> dbaas_drivers::Result<Volume> {
+        let v = self.0.extend(name, size_gb).await?;
+        Ok(Volume {
+            id: uuid_of(name),
+            ..v
+        })
+    }
     async fn delete(&self, name: &str) -> dbaas_drivers::Result<()> {
         self.0.delete(name).await
     }

@@ -52,6 +52,10 @@ pub trait VolumeDriver: Send + Sync {
     async fn ensure(&self, name: &str, size_gb: u32) -> Result<Volume>;
     /// The volume named `name`, if it exists.
     async fn find(&self, name: &str) -> Result<Option<Volume>>;
+    /// Grows the volume named `name` to `size_gb` and returns it; already
+    /// at least that large is success (a retry after a crash). Volumes
+    /// never shrink.
+    async fn extend(&self, name: &str, size_gb: u32) -> Result<Volume>;
     /// Deletes the volume named `name` and its data. Absent is success.
     async fn delete(&self, name: &str) -> Result<()>;
     /// Names of every volume this driver manages, to find orphans.

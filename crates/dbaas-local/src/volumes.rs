@@ -69,6 +69,27 @@ impl VolumeDriver for LocalVolumes {
         }
     }
 
+    async fn extend(&self, name: &str, size_gb: u32) -> Result<Volume> {
+        let v = self
+            .find(name)
+            .await?
+            .ok_or_else(|| DriverError::new(format!("no volume named {name} to extend")))?;
+        if v.size_gb >= size_gb {
+            return Ok(v);
+        }
+        // Written to a temporary file and renamed, so a crash leaves the
+        // old size or the new one, never a torn file.
+        let meta = serde_json::json!({ "name": name, "size_gb": size_gb }).to_string();
+        let tmp = v.mount_path.join(format!("{META}.tmp"));
+        tokio::fs::write(&tmp, meta)
+            .await
+            .map_err(|e| io("writing volume metadata", e))?;
+        tokio::fs::rename(&tmp, v.mount_path.join(META))
+            .await
+            .map_err(|e| io("writing volume metadata", e))?;
+        Ok(self.volume(name, size_gb))
+    }
+
     async fn delete(&self, name: &str) -> Result<()> {
         let path = self.root.join(name);
         match tokio::fs::remove_dir_all(&path).await {
@@ -113,6 +134,11 @@ mod tests {
         assert_eq!(vols.ensure("v1", 5).await.unwrap(), a);
         assert_eq!(vols.find("v1").await.unwrap().unwrap().size_gb, 5);
         assert_eq!(vols.list().await.unwrap(), vec!["v1".to_string()]);
+        assert_eq!(vols.extend("v1", 8).await.unwrap().size_gb, 8);
+        assert_eq!(vols.find("v1").await.unwrap().unwrap().size_gb, 8);
+        // Never smaller: a smaller size is "already large enough".
+        assert_eq!(vols.extend("v1", 6).await.unwrap().size_gb, 8);
+        assert!(vols.extend("v2", 6).await.is_err());
         vols.delete("v1").await.unwrap();
         vols.delete("v1").await.unwrap();
         assert!(!a.mount_path.exists());

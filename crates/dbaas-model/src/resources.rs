@@ -232,6 +232,16 @@ pub struct CreateDatabaseRequest {
     pub size_gb: Option<i64>,
 }
 
+/// Request to grow a database's data volume. Volumes only grow: the new
+/// size must be larger than the current one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeDatabaseRequest {
+    /// The new size of the data volume in GiB, larger than the current
+    /// one and at most 16384.
+    pub size_gb: i64,
+}
+
 /// Request to run SQL against a database, as its owner.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -255,6 +265,7 @@ pub enum OperationKind {
     DeleteBackup,
     RestoreDatabase,
     VerifyBackup,
+    ResizeDatabase,
 }
 
 impl OperationKind {
@@ -267,6 +278,7 @@ impl OperationKind {
             OperationKind::DeleteBackup => "delete_backup",
             OperationKind::RestoreDatabase => "restore_database",
             OperationKind::VerifyBackup => "verify_backup",
+            OperationKind::ResizeDatabase => "resize_database",
         }
     }
 }

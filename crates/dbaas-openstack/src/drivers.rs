@@ -204,6 +204,10 @@ impl VolumeDriver for CinderVolumes {
         Ok(self.to_driver(name, &v))
     }
 
+    async fn extend(&self, name: &str, size_gb: u32) -> dbaas_drivers::Result<Volume> {
+        CinderVolumes::extend(self, name, size_gb).await
+    }
+
     async fn find(&self, name: &str) -> dbaas_drivers::Result<Option<Volume>> {
         Ok(self
             .volumes_of(name)
