@@ -77,19 +77,24 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
             .is_root()
             .then(|| "postgres".to_string())
     });
-    let runtime = dbaas_local::LocalRuntime::new(dbaas_local::LocalRuntimeConfig {
-        data_dir: cfg.data_dir.clone(),
-        versions: pg
-            .version
-            .iter()
-            .map(|(v, c)| (v.clone(), c.bin_dir.clone()))
-            .collect(),
-        run_as,
-        archive_timeout_seconds: cfg
-            .backup
-            .wal_archiving
-            .then_some(cfg.backup.archive_timeout_seconds),
-    })?;
+    let runtime: Arc<dyn EngineRuntime> = match cfg.drivers.runtime.as_str() {
+        "nomad" => nomad_runtime(cfg, &store)?,
+        _ => Arc::new(dbaas_local::LocalRuntime::new(
+            dbaas_local::LocalRuntimeConfig {
+                data_dir: cfg.data_dir.clone(),
+                versions: pg
+                    .version
+                    .iter()
+                    .map(|(v, c)| (v.clone(), c.bin_dir.clone()))
+                    .collect(),
+                run_as,
+                archive_timeout_seconds: cfg
+                    .backup
+                    .wal_archiving
+                    .then_some(cfg.backup.archive_timeout_seconds),
+            },
+        )?),
+    };
     // One Keystone session for every OpenStack driver.
     let cloud = match &cfg.openstack {
         Some(os) if cfg.drivers.volumes == "cinder" || cfg.drivers.addresses == "neutron" => {
@@ -165,7 +170,7 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
             volumes,
             addresses,
             ha,
-            runtime: Arc::new(runtime),
+            runtime,
         },
         settings: Settings {
             backup: dbaas_backup::BackupSettings {
@@ -194,6 +199,115 @@ pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Ser
         },
         placement_lock: Arc::default(),
     })
+}
+
+/// How the agent reaches Nomad: the `NOMAD_*` variables (read through
+/// `lookup`) as the `nomad` command reads them, each overridden by its
+/// setting in the `nomad` block.
+pub(crate) fn nomad_client_config(
+    block: &dbaas_config::NomadConfig,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> dbaas_nomad::NomadConfig {
+    let mut c = dbaas_nomad::NomadConfig::from_lookup(lookup);
+    if let Some(a) = &block.address {
+        c.address = a.clone();
+    }
+    if let Some(t) = &block.token {
+        c.token = Some(t.clone());
+    }
+    if let Some(n) = &block.namespace {
+        c.namespace = Some(n.clone());
+    }
+    if let Some(r) = &block.region {
+        c.region = Some(r.clone());
+    }
+    if let Some(ca) = &block.ca_cert {
+        c.ca_cert = Some(ca.clone());
+    }
+    c
+}
+
+/// The Nomad engine runtime of `drivers.runtime = "nomad"`.
+fn nomad_runtime(
+    cfg: &dbaas_config::AgentConfig,
+    store: &Store,
+) -> Result<Arc<dyn EngineRuntime>, String> {
+    let block = cfg
+        .nomad
+        .as_ref()
+        .ok_or("drivers.runtime = \"nomad\" needs a nomad block")?;
+    let connection = nomad_client_config(block, |k| std::env::var(k).ok());
+    let from = if block.address.is_some() {
+        "nomad.address"
+    } else {
+        "NOMAD_ADDR"
+    };
+    let address = connection.address.clone();
+    let client = dbaas_nomad::NomadClient::new(connection)
+        .map_err(|e| format!("the Nomad connection ({from} = {address:?}): {e}"))?;
+    let placement = Arc::new(RecordedPair {
+        store: store.clone(),
+        pairs: cfg.host_pair.keys().cloned().collect(),
+    });
+    let runtime =
+        dbaas_nomad_runtime::NomadRuntime::new(client, crate::render::nomad_config(cfg), placement)
+            .map_err(|e| format!("the nomad runtime: {e}"))?;
+    Ok(Arc::new(runtime))
+}
+
+/// The host pair the placement recorded for a database, for the Nomad
+/// runtime: its engine job is constrained to the Nomad clients whose node
+/// meta `dbaas_pair` is that pair's id — the nodes a `host_pair` block
+/// lists as `nomad_nodes` (or a host-pair stack's outputs).
+///
+/// The runtime asks with the engine spec only, whose instance name is
+/// `dbaas-NAME-ID8`: the record is read from the store by name and must
+/// have that id. The record's `host_pair` is the placement itself (see
+/// `placement.rs`; it is written by the create's `place_database` step,
+/// before any engine step), so every call, a re-run after a crash or
+/// another agent reads the same pair, and nothing is cached to drift.
+struct RecordedPair {
+    store: Store,
+    /// The pairs of the configuration.
+    pairs: std::collections::BTreeSet<String>,
+}
+
+impl dbaas_nomad_runtime::PairPlacement for RecordedPair {
+    fn pair(&self, spec: &EngineSpec) -> dbaas_drivers::Result<String> {
+        let err = dbaas_drivers::DriverError::new;
+        let name = spec
+            .instance
+            .strip_prefix("dbaas-")
+            .and_then(|rest| rest.get(..rest.len().checked_sub(9)?))
+            .ok_or_else(|| {
+                err(format!(
+                    "{:?} is not a database instance name (dbaas-NAME-ID8)",
+                    spec.instance
+                ))
+            })?;
+        let db = self
+            .store
+            .get_database(name)
+            .map_err(|e| err(format!("reading the placement of {name}: {e}")))?
+            .filter(|db| Services::instance_name(db) == spec.instance)
+            .ok_or_else(|| {
+                err(format!(
+                    "no database record has the instance {}: its engine has no pair to run on",
+                    spec.instance
+                ))
+            })?;
+        let pair = db.host_pair.ok_or_else(|| {
+            err(format!(
+                "database {name} is placed on no host pair; the nomad runtime runs engines on host pairs (host_pair blocks)"
+            ))
+        })?;
+        if !self.pairs.contains(&pair) {
+            return Err(err(format!(
+                "database {name} is placed on host pair {pair:?}, which is not in this agent's configuration; add its host_pair block (or stack) back"
+            )));
+        }
+        Ok(pair)
+    }
 }
 
 /// Opens a backup store of the configured kind.
@@ -508,5 +622,118 @@ impl Services {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StepError::new(format!("removing the connection file: {e}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbaas_nomad_runtime::PairPlacement;
+
+    #[test]
+    fn the_nomad_connection_is_the_environment_with_the_block_over_it() {
+        let env = std::collections::HashMap::from([
+            ("NOMAD_ADDR", "https://env:4646"),
+            ("NOMAD_TOKEN", "env-token"),
+            ("NOMAD_NAMESPACE", "env-ns"),
+            ("NOMAD_REGION", "env-region"),
+            ("NOMAD_CACERT", "/env/ca.pem"),
+        ]);
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let c = nomad_client_config(&dbaas_config::NomadConfig::default(), lookup);
+        assert_eq!(c.address, "https://env:4646");
+        assert_eq!(c.token.as_deref(), Some("env-token"));
+        assert_eq!(c.namespace.as_deref(), Some("env-ns"));
+        assert_eq!(c.region.as_deref(), Some("env-region"));
+        assert_eq!(c.ca_cert, Some(PathBuf::from("/env/ca.pem")));
+
+        let block = dbaas_config::NomadConfig {
+            address: Some("https://block:4646".into()),
+            token: Some("block-token".into()),
+            namespace: Some("dbaas".into()),
+            region: None,
+            ca_cert: Some("/block/ca.pem".into()),
+            ..Default::default()
+        };
+        let c = nomad_client_config(&block, lookup);
+        assert_eq!(c.address, "https://block:4646");
+        assert_eq!(c.token.as_deref(), Some("block-token"));
+        assert_eq!(c.namespace.as_deref(), Some("dbaas"));
+        assert_eq!(c.region.as_deref(), Some("env-region"));
+        assert_eq!(c.ca_cert, Some(PathBuf::from("/block/ca.pem")));
+
+        let c = nomad_client_config(&dbaas_config::NomadConfig::default(), |_| None);
+        assert_eq!(c.address, dbaas_nomad::DEFAULT_ADDRESS);
+    }
+
+    fn record(name: &str, id: &str, pair: Option<&str>) -> DatabaseRecord {
+        let now = chrono::Utc::now();
+        serde_json::from_value(serde_json::json!({
+            "name": name,
+            "id": id,
+            "engine": "postgresql",
+            "version": "15",
+            "size_gb": 1,
+            "state": "BUILD",
+            "endpoint": null,
+            "owner_password": "secret",
+            "created_at": now,
+            "updated_at": now,
+            "error": null,
+            "created_by": "op-1",
+            "host_pair": pair,
+        }))
+        .unwrap()
+    }
+
+    fn spec(instance: &str) -> EngineSpec {
+        serde_json::from_value(serde_json::json!({
+            "instance": instance,
+            "engine": "postgresql",
+            "version": "15",
+            "volume": { "name": instance, "id": "v", "size_gb": 1, "mount_path": "/srv/x" },
+            "endpoint": { "host": "10.0.0.1", "port": 5432 },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_engine_runs_on_the_pair_recorded_for_its_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let placement = RecordedPair {
+            store: store.clone(),
+            pairs: ["pair-1".to_string(), "pair-2".to_string()].into(),
+        };
+        let id = "0a1b2c3d-0000-4000-8000-000000000001";
+        store
+            .put_database(&record("my-orders", id, Some("pair-2")))
+            .unwrap();
+        assert_eq!(
+            placement.pair(&spec("dbaas-my-orders-0a1b2c3d")).unwrap(),
+            "pair-2"
+        );
+        // Another database of the same name (a later id) is not this one.
+        let e = placement
+            .pair(&spec("dbaas-my-orders-99999999"))
+            .unwrap_err();
+        assert!(e.0.contains("no database record"), "{e}");
+        let e = placement.pair(&spec("orders")).unwrap_err();
+        assert!(e.0.contains("not a database instance name"), "{e}");
+
+        store.put_database(&record("unplaced", id, None)).unwrap();
+        let e = placement
+            .pair(&spec("dbaas-unplaced-0a1b2c3d"))
+            .unwrap_err();
+        assert!(e.0.contains("placed on no host pair"), "{e}");
+
+        store
+            .put_database(&record("gone", id, Some("pair-9")))
+            .unwrap();
+        let e = placement.pair(&spec("dbaas-gone-0a1b2c3d")).unwrap_err();
+        assert!(
+            e.0.contains("\"pair-9\"") && e.0.contains("host_pair"),
+            "{e}"
+        );
     }
 }
