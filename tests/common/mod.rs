@@ -21,6 +21,9 @@ pub struct Agent {
     pub pool: String,
     /// Extra HCL appended to the agent's configuration.
     extra_config: String,
+    /// Extra HCL inside its `local { }` block, and extra environment.
+    local_config: String,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     pub client: Client,
     pub address: String,
@@ -48,6 +51,21 @@ impl Agent {
 
     /// Starts an agent whose configuration has `extra` HCL appended.
     pub fn start_configured(failpoints: Option<&str>, extra: &str) -> Agent {
+        Self::start_full(failpoints, "", extra, &[])
+    }
+
+    /// Starts an agent with `local` HCL in its `local { }` block, `extra`
+    /// HCL appended and `env` in its environment.
+    pub fn start_in_environment(local: &str, extra: &str, env: &[(&str, &str)]) -> Agent {
+        Self::start_full(None, local, extra, env)
+    }
+
+    fn start_full(
+        failpoints: Option<&str>,
+        local: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Agent {
         dbaas_client::install_crypto_provider();
         let dir = tempfile::Builder::new()
             .prefix("dbaas")
@@ -57,6 +75,11 @@ impl Agent {
             dir,
             pool: unique_pool(),
             extra_config: extra.to_string(),
+            local_config: local.to_string(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
             client: Client::new("http://127.0.0.1:1"),
             address: String::new(),
@@ -77,9 +100,10 @@ impl Agent {
     pub fn spawn(&mut self, failpoints: Option<&str>) {
         let data = self.data_dir();
         let hcl = format!(
-            "data_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nsupervise_interval_seconds = 1\nlocal {{\n  address_pool = \"{}\"\n}}\n{}\n",
+            "data_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nsupervise_interval_seconds = 1\nlocal {{\n  address_pool = \"{}\"\n{}\n}}\n{}\n",
             data.display(),
             self.pool,
+            self.local_config,
             self.extra_config
         );
         std::fs::write(self.config_path(), hcl).unwrap();
@@ -95,6 +119,7 @@ impl Agent {
             .arg(self.config_path())
             .env("DBAAS_LOG", "info")
             .env_remove("DBAAS_FAILPOINTS")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
