@@ -74,7 +74,10 @@
 //!   reads it, but [`dbaas_drivers::AdminAccess`] has no field for it.
 //! - `tools` and `wal_spool` are `None`: backups and WAL archiving from a
 //!   Nomad-run engine need their own jobs.
-//! - Wiring into the agent's configuration and control plane.
+//!
+//! The agent selects this runtime with `drivers { runtime = "nomad" }`
+//! (dbaas-control's `services.rs`), its [`PairPlacement`] being the pair
+//! recorded on the database's record by placement.
 
 mod admin_sql;
 mod jobspec;
