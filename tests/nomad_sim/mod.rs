@@ -220,9 +220,7 @@ impl TaskDriver for PostgresTasks {
                 "initdb",
             )
             .await?;
-            let hba = format!(
-                "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\nhost all all all scram-sha-256\n"
-            );
+            let hba = "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\nhost all all all scram-sha-256\n";
             std::fs::write(pgdata.join("pg_hba.conf"), hba).map_err(|e| e.to_string())?;
         }
         let log = std::fs::OpenOptions::new()
