@@ -255,9 +255,32 @@ async fn engines_survive_an_agent_restart_and_a_dead_engine_is_restarted() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    agent.wait_status("keeper", OperatingStatus::Online).await;
+    // The new engine replays its WAL before it takes connections (the
+    // status seen last may still be the one from before the kill): a
+    // client retries while the server says it is starting up (57P03).
     let conn = agent.client.connection("keeper").await.unwrap();
-    let pg = connect(&conn).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let pg = loop {
+        match tokio_postgres::connect(&conn.uri, tokio_postgres::NoTls).await {
+            Ok((client, c)) => {
+                tokio::spawn(async move {
+                    let _ = c.await;
+                });
+                break client;
+            }
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW)
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!(
+                "the restarted engine refused a connection: {e} {:?}",
+                e.as_db_error().map(|d| d.message())
+            ),
+        }
+    };
+    agent.wait_status("keeper", OperatingStatus::Online).await;
     assert_eq!(
         pg.query_one("SELECT 1", &[])
             .await

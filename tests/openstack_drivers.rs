@@ -206,6 +206,56 @@ async fn a_database_gets_one_cinder_volume_and_gives_it_back() {
     assert_mounts_empty(&tag);
 }
 
+/// A database placed on a host pair of the pool has its floating IP
+/// associated with the pair's VIP port (a real port on a subnet behind a
+/// router to the external network), and the delete releases it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placed_database_is_reached_through_its_pairs_vip_port() {
+    let tag = owner_tag();
+    let cloud =
+        dbaas_openstack::CloudConfig::from_clouds_yaml(clouds_yaml(), None, "dbaas").unwrap();
+    let session = Arc::new(dbaas_openstack::Session::new(cloud).unwrap());
+    let net = dbaas_openstack::Networking::new(session.clone());
+    let ext = net.find_network(EXTERNAL_NETWORK).await.unwrap();
+    let vip = dbaas_openstack::testing::VipNetwork::create(
+        session.clone(),
+        &ext.id,
+        &format!("{tag}-pair"),
+    )
+    .await;
+    let pool = format!(
+        "host_pair \"pair-1\" {{\n  zone = \"az1\"\n  nomad_nodes = [\"n1\", \"n2\"]\n  vip_port_id = \"{}\"\n  capacity {{\n    databases = 4\n    vcpus = 8\n    memory_mib = 8192\n    volumes = 4\n  }}\n}}\n",
+        vip.port
+    );
+    let mut agent = Agent::start_configured(None, &format!("{}{pool}", config(&tag)));
+    let op = agent.create("pinned").await;
+    assert_eq!(op.state, OperationState::Succeeded, "{op:?}");
+    let db = agent.client.get_database("pinned").await.unwrap();
+    assert_eq!(db.host_pair.as_deref(), Some("pair-1"));
+    let fips = net
+        .list_floating_ips(&[("tags", tag.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(fips.len(), 1, "{fips:?}");
+    let f = &fips[0];
+    assert_eq!(
+        Some(&f.floating_ip_address),
+        db.endpoint.as_ref().map(|e| &e.host)
+    );
+    assert_eq!(f.port_id.as_deref(), Some(vip.port.as_str()));
+    assert_eq!(f.fixed_ip_address.as_deref(), Some(vip.port_ip.as_str()));
+    assert_eq!(f.router_id.as_deref(), Some(vip.router.as_str()));
+    works(&agent, "pinned").await;
+
+    let del = agent.client.delete_database("pinned").await.unwrap();
+    assert_eq!(agent.wait(&del.id).await.state, OperationState::Succeeded);
+    wait_no_volumes(&tag).await;
+    agent.assert_no_orphans().await;
+    assert_mounts_empty(&tag);
+    // The pair's port stays (it is the pair's), free for the next one.
+    vip.delete().await;
+}
+
 /// Create is killed at `point`; after a restart it completes with exactly
 /// one volume, and the delete leaves none.
 async fn crash_during_create(point: &str) {

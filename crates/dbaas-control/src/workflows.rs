@@ -172,6 +172,21 @@ impl Step<Services> for CreateStep {
             }
             CreateStep::AllocateAddress => {
                 let ep = d.addresses.ensure(&instance).await.map_err(driver_err)?;
+                // Clients reach the database through its pair's VIP port.
+                // Under a cluster manager, its floating-IP resource points
+                // the address at the node holding the group instead.
+                let vip_port = db
+                    .host_pair
+                    .as_ref()
+                    .and_then(|p| svc.settings.host_pairs.get(p))
+                    .map(|p| p.vip_port_id.as_str())
+                    .filter(|p| !p.is_empty() && svc.settings.ha.is_none());
+                if let Some(port) = vip_port {
+                    d.addresses
+                        .attach(&instance, port)
+                        .await
+                        .map_err(driver_err)?;
+                }
                 let ep2 = ep.clone();
                 svc.store
                     .update_database(&db.name, |r| {

@@ -74,6 +74,14 @@ pub trait AddressDriver: Send + Sync {
     async fn release(&self, owner: &str) -> Result<()>;
     /// Owners of every allocated address, to find orphans.
     async fn list(&self) -> Result<Vec<String>>;
+    /// Points the address held by `owner` at `port_id`, the VIP port of the
+    /// host pair the database was placed on (already so is success).
+    /// Addresses outside a cloud (the local pool) have no port to point at:
+    /// nothing to do.
+    async fn attach(&self, owner: &str, port_id: &str) -> Result<()> {
+        let _ = (owner, port_id);
+        Ok(())
+    }
     /// The cloud's id of the address held by `owner` (a Neutron floating
     /// IP's), which a cluster manager needs to move it; `None` for
     /// addresses that have none (the local pool) or an owner holding none.

@@ -419,6 +419,10 @@ impl AddressDriver for NeutronFloatingIps {
         Ok(self.floating_ip(owner).await?.map(|f| self.endpoint(&f)))
     }
 
+    async fn attach(&self, owner: &str, port_id: &str) -> dbaas_drivers::Result<()> {
+        self.ensure_on(owner, Some(port_id)).await.map(|_| ())
+    }
+
     async fn release(&self, owner: &str) -> dbaas_drivers::Result<()> {
         let _guard = self.locks.lock(owner).await;
         self.networking

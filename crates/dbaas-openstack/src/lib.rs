@@ -73,6 +73,8 @@ pub mod neutron;
 mod orchestration;
 mod serde_util;
 mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use block_storage::{BlockStorage, WaitOptions, METADATA_DB, METADATA_OP};
 pub use config::{CloudConfig, ConfigSources, Credentials};

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dbaas_openstack::keystone::UserRef;
 use dbaas_openstack::neutron::{FloatingIpCreate, FloatingIpCreateRequest, FloatingIpResponse};
+use dbaas_openstack::testing::VipNetwork;
 use dbaas_openstack::{
     ApiRequest, BlockStorage, CloudConfig, Credentials, FloatingIpKey, Networking, OpenStackError,
     Secret, Session, SessionOptions, METADATA_DB, METADATA_OP,
@@ -513,101 +514,6 @@ async fn address_driver_racing_creates_leave_one_address() {
     a.release(&owner).await.unwrap();
 }
 
-/// A private network behind a router with a gateway on the external
-/// network, and a port on it: a host pair's VIP.
-struct VipNetwork {
-    session: Arc<Session>,
-    router: String,
-    subnet: String,
-    network: String,
-    port: String,
-    port_ip: String,
-}
-
-impl VipNetwork {
-    async fn create(session: Arc<Session>, ext_id: &str) -> VipNetwork {
-        let post = |path: &str, body: serde_json::Value| {
-            let s = session.clone();
-            let path = path.to_string();
-            async move {
-                s.send_json::<serde_json::Value>(
-                    &ApiRequest::new("network", Method::POST, path).json(&body),
-                )
-                .await
-                .unwrap()
-            }
-        };
-        let n = unique("vipnet");
-        let net = post("/v2.0/networks", json!({"network": {"name": n}})).await;
-        let network = net["network"]["id"].as_str().unwrap().to_string();
-        let sub = post(
-            "/v2.0/subnets",
-            json!({"subnet": {"network_id": network, "ip_version": 4, "cidr": "10.77.0.0/24", "name": n}}),
-        )
-        .await;
-        let subnet = sub["subnet"]["id"].as_str().unwrap().to_string();
-        let r = post(
-            "/v2.0/routers",
-            json!({"router": {"name": n, "external_gateway_info": {"network_id": ext_id}}}),
-        )
-        .await;
-        let router = r["router"]["id"].as_str().unwrap().to_string();
-        session
-            .send(
-                &ApiRequest::new(
-                    "network",
-                    Method::PUT,
-                    format!("/v2.0/routers/{router}/add_router_interface"),
-                )
-                .json(&json!({"subnet_id": subnet})),
-            )
-            .await
-            .unwrap();
-        let p = post(
-            "/v2.0/ports",
-            json!({"port": {"network_id": network, "name": format!("{n}-vip")}}),
-        )
-        .await;
-        let port = p["port"]["id"].as_str().unwrap().to_string();
-        let port_ip = p["port"]["fixed_ips"][0]["ip_address"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        VipNetwork {
-            session,
-            router,
-            subnet,
-            network,
-            port,
-            port_ip,
-        }
-    }
-
-    async fn delete(self) {
-        let s = &self.session;
-        let del = |p: String| ApiRequest::new("network", Method::DELETE, p);
-        s.send(&del(format!("/v2.0/ports/{}", self.port)))
-            .await
-            .unwrap();
-        s.send(
-            &ApiRequest::new(
-                "network",
-                Method::PUT,
-                format!("/v2.0/routers/{}/remove_router_interface", self.router),
-            )
-            .json(&json!({"subnet_id": self.subnet})),
-        )
-        .await
-        .unwrap();
-        s.send(&del(format!("/v2.0/routers/{}", self.router)))
-            .await
-            .unwrap();
-        s.send(&del(format!("/v2.0/networks/{}", self.network)))
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn address_driver_associates_with_the_vip_port() {
     let session = member_session();
@@ -615,7 +521,7 @@ async fn address_driver_associates_with_the_vip_port() {
         .find_network(&cloud().external_network)
         .await
         .unwrap();
-    let vip = VipNetwork::create(session.clone(), &ext.id).await;
+    let vip = VipNetwork::create(session.clone(), &ext.id, &unique("vipnet")).await;
 
     // Configured with the pair's VIP: the trait's ensure associates.
     let mut settings = AddressSettings::new(cloud().external_network.clone());
