@@ -320,15 +320,19 @@ fn last_line(s: &str) -> String {
 }
 
 /// Restores a backup into `target`, a directory that must not exist yet
-/// (its parent must). Every segment is checked against the manifest (size
-/// and SHA-256) before its bytes are used; a missing, truncated or
-/// corrupted segment fails the restore with its name.
+/// (its parent must). Every segment's size and recorded SHA-256 are
+/// checked against the manifest before its bytes are used, and its
+/// content against them as it is read; a missing, truncated or corrupted
+/// segment fails the restore with its name. A segment is extracted as it
+/// streams in, so a damaged one is only known at its end: the restore
+/// then fails, and what was extracted is the caller's to remove (as for
+/// any failed restore).
 ///
 /// Segments are downloaded `parallelism` at a time ahead of their use;
 /// one thread decompresses and reads the tar stream, and a pool of
-/// `parallelism` threads writes and fsyncs the files (see
-/// [`crate::extract`]), so that downloading, decompressing and writing
-/// overlap and memory stays at a few segments. The target is the agent's
+/// `parallelism` threads writes the files (see [`crate::extract`]), so
+/// that downloading, decompressing and writing overlap and memory stays
+/// at a few segments. The target is the agent's
 /// (mode 0700) until everything in it is in place and durable; every
 /// entry is given to the engine's user as it is made, the target itself
 /// last.
@@ -369,39 +373,80 @@ pub async fn restore(
         Ok(())
     });
 
+    // Each segment is opened (its size and recorded checksum checked
+    // against the manifest before any of its bytes is used) and read by a
+    // task of its own into a queue, `parallelism` segments ahead of the
+    // one being extracted; the one being extracted is fed to the
+    // extractor as it arrives. Its content is verified only at its end
+    // (the store's checks), so the restore succeeds only if every
+    // segment's stream ended verified: otherwise the extracted data is
+    // discarded by the caller.
     let mut segments = stream::iter(manifest.segments.iter().cloned())
         .map(|seg| {
             let store = store.clone();
+            let backup = manifest.id.clone();
             async move {
-                let obj = store.get(&seg.name).await.map_err(|e| match e {
-                    dbaas_objstore::Error::NotFound { .. } => {
-                        err(format!("segment {} of backup {} is missing from the store", seg.name, "this backup"))
-                    }
+                let (info, mut content) = store.get_stream(&seg.name).await.map_err(|e| match e {
+                    dbaas_objstore::Error::NotFound { .. } => err(format!(
+                        "segment {} of backup {backup} is missing from the store",
+                        seg.name
+                    )),
                     other => err(format!("segment {}: {other}", seg.name)),
                 })?;
-                if obj.data.len() as u64 != seg.size {
+                if info.size != seg.size {
                     return Err(err(format!(
                         "segment {} is {} bytes, the manifest says {}: it is truncated or replaced",
-                        seg.name,
-                        obj.data.len(),
-                        seg.size
+                        seg.name, info.size, seg.size
                     )));
                 }
-                if obj.info.sha256.as_deref() != Some(seg.sha256.as_str()) {
+                if info.sha256.as_deref() != Some(seg.sha256.as_str()) {
                     return Err(err(format!(
                         "segment {} does not match the checksum in the manifest: it is corrupted or replaced",
                         seg.name
                     )));
                 }
-                Ok::<_, BackupError>(obj.data)
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let reader = AbortOnDrop(tokio::spawn(async move {
+                    while let Some(piece) = content.next().await {
+                        let failed = piece.is_err();
+                        if tx.send(piece).is_err() || failed {
+                            break;
+                        }
+                    }
+                    Ok(())
+                }));
+                Ok::<_, BackupError>((seg, rx, reader))
             }
         })
         .buffered(parallelism.max(1));
 
     let result: Result<(), BackupError> = async {
-        while let Some(data) = segments.try_next().await? {
-            if to_extractor.send(data).await.is_err() {
-                // The extractor stopped: its own error says why.
+        let mut extracting = true;
+        while let Some((seg, mut pieces, _reader)) = segments.try_next().await? {
+            let mut got = 0u64;
+            while let Some(piece) = pieces.recv().await {
+                let piece = piece.map_err(|e| match e {
+                    dbaas_objstore::Error::Corrupt { .. } => err(format!(
+                        "segment {} does not match its checksum: it is corrupted ({e})",
+                        seg.name
+                    )),
+                    other => err(format!("segment {}: {other}", seg.name)),
+                })?;
+                got += piece.len() as u64;
+                // The extractor stopped (its own error says why): the
+                // segment is still read to its end, so that a damaged
+                // segment is reported as such.
+                if extracting && to_extractor.send(piece).await.is_err() {
+                    extracting = false;
+                }
+            }
+            if got != seg.size {
+                return Err(err(format!(
+                    "segment {} ended after {got} of {} bytes: it is truncated",
+                    seg.name, seg.size
+                )));
+            }
+            if !extracting {
                 break;
             }
         }

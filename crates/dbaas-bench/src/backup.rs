@@ -344,12 +344,15 @@ async fn bench(args: &BackupArgs, base: &Path) -> anyhow::Result<()> {
             r.dbaas_restore[k] = t.elapsed().as_secs_f64();
             let cpu = Cpu::now().since(&cpu0);
             notes.push(format!(
-                "dbaas restore zstd {}: {:.2} s ({:.2} s, durable, + sync -f) = {:.0} MB/s (CPU: dbaas process {:.2} s)",
+                "dbaas restore zstd {}: {:.2} s ({:.2} s, durable, + sync -f) = {:.0} MB/s (CPU: dbaas process {:.2} s: user {:.2} s, system {:.2} s; {} page faults)",
                 m.compression.level,
                 r.dbaas_restore[k],
                 tool,
                 mb_s(r.dbaas_restore[k]),
                 cpu.own,
+                cpu.user,
+                cpu.sys,
+                cpu.faults,
             ));
             check_restored(&target)?;
             remove(&target).await?;
@@ -724,23 +727,36 @@ async fn sync_all() {
 struct Cpu {
     own: f64,
     children: f64,
+    /// This process's user and system time, and its minor page faults.
+    user: f64,
+    sys: f64,
+    faults: i64,
 }
 
 impl Cpu {
     fn now() -> Cpu {
         use nix::sys::resource::{getrusage, UsageWho};
+        let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
         let secs = |who| {
             getrusage(who)
-                .map(|u| {
-                    let tv =
-                        |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-                    tv(u.user_time()) + tv(u.system_time())
-                })
+                .map(|u| tv(u.user_time()) + tv(u.system_time()))
                 .unwrap_or(0.0)
         };
+        let (user, sys, faults) = getrusage(UsageWho::RUSAGE_SELF)
+            .map(|u| {
+                (
+                    tv(u.user_time()),
+                    tv(u.system_time()),
+                    u.minor_page_faults(),
+                )
+            })
+            .unwrap_or_default();
         Cpu {
             own: secs(UsageWho::RUSAGE_SELF),
             children: secs(UsageWho::RUSAGE_CHILDREN),
+            user,
+            sys,
+            faults,
         }
     }
 
@@ -748,6 +764,9 @@ impl Cpu {
         Cpu {
             own: self.own - earlier.own,
             children: self.children - earlier.children,
+            user: self.user - earlier.user,
+            sys: self.sys - earlier.sys,
+            faults: self.faults - earlier.faults,
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct Object {
     pub data: Bytes,
 }
 
+/// The content of an object read by [`ObjectStore::get_stream`]: pieces
+/// in order, verified only once the stream has ended without an error.
+pub type ByteStream = futures_util::stream::BoxStream<'static, Result<Bytes, Error>>;
+
 /// An object store. Every method is idempotent, so a saga step that is
 /// re-run after a crash can simply call it again.
 #[async_trait]
@@ -76,6 +80,27 @@ pub trait ObjectStore: Send + Sync {
     /// at `put`; a mismatch is [`Error::Corrupt`], never silently wrong
     /// bytes. An absent object is [`Error::NotFound`].
     async fn get(&self, name: &str) -> Result<Object, Error>;
+
+    /// Reads an object as a stream of pieces, for a caller that uses the
+    /// first ones while the rest is still arriving. The [`ObjectInfo`]
+    /// (from the store's answer, before any content) lets the caller check
+    /// the object's size and recorded checksum first. The content is
+    /// checked as [`ObjectStore::get`] checks it, but that can only be
+    /// known at its end: a mismatch, or content shorter or longer than the
+    /// object's size, is the stream's last item ([`Error::Corrupt`]), and
+    /// a stream that is not read to its end (`None`) has not been verified.
+    /// Whatever the caller did with the pieces is unverified until then.
+    ///
+    /// The default reads the whole object with `get` and yields it as one
+    /// piece.
+    async fn get_stream(&self, name: &str) -> Result<(ObjectInfo, ByteStream), Error> {
+        let obj = self.get(name).await?;
+        let data = obj.data;
+        Ok((
+            obj.info,
+            Box::pin(futures_util::stream::once(async move { Ok(data) })),
+        ))
+    }
 
     /// Describes an object without reading it; `None` if it is absent.
     async fn head(&self, name: &str) -> Result<Option<ObjectInfo>, Error>;

@@ -24,8 +24,8 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    hash_off_thread, md5_hex, sha256_hex, validate_metadata, validate_name, validate_prefix, Error,
-    Metadata, Object, ObjectInfo, ObjectStore, SHA256_KEY,
+    hash_off_thread, md5_hex, sha256_hex, validate_metadata, validate_name, validate_prefix,
+    ByteStream, Error, Metadata, Object, ObjectInfo, ObjectStore, SHA256_KEY,
 };
 
 const META_PREFIX: &str = "x-object-meta-";
@@ -827,6 +827,80 @@ impl SwiftStore {
     }
 }
 
+/// An object's content as it arrives, hashed on the way; checked against
+/// its length, Swift's ETag and the recorded SHA-256 at its end.
+struct Incoming {
+    /// `None` once the stream has ended.
+    resp: Option<Response>,
+    md5: md5::Md5,
+    sha256: sha2::Sha256,
+    got: u64,
+    info: ObjectInfo,
+    op: String,
+}
+
+impl Incoming {
+    async fn next(mut self) -> Option<(Result<Bytes, Error>, Self)> {
+        // One trait for both hashes (the `digest` crate's).
+        use md5::Digest as _;
+        let resp = self.resp.as_mut()?;
+        match resp.chunk().await {
+            Ok(Some(piece)) => {
+                self.got += piece.len() as u64;
+                if self.got > self.info.size {
+                    self.resp = None;
+                    let e = self.corrupt(format!("received more than {} bytes", self.info.size));
+                    return Some((Err(e), self));
+                }
+                self.md5.update(&piece);
+                self.sha256.update(&piece);
+                Some((Ok(piece), self))
+            }
+            Ok(None) => {
+                self.resp = None;
+                let verdict = self.verify();
+                verdict.err().map(|e| (Err(e), self))
+            }
+            Err(e) => {
+                self.resp = None;
+                let e = transport(&self.op)(e);
+                Some((Err(e), self))
+            }
+        }
+    }
+
+    fn corrupt(&self, detail: String) -> Error {
+        Error::Corrupt {
+            name: self.info.name.clone(),
+            detail,
+        }
+    }
+
+    fn verify(&mut self) -> Result<(), Error> {
+        // One trait for both hashes (the `digest` crate's).
+        use md5::Digest as _;
+        if self.got != self.info.size {
+            return Err(self.corrupt(format!("received {} of {} bytes", self.got, self.info.size)));
+        }
+        let md5 = crate::hex(&std::mem::take(&mut self.md5).finalize());
+        if md5 != self.info.etag {
+            return Err(self.corrupt(format!(
+                "its content has MD5 {md5}, Swift's ETag is {}",
+                self.info.etag
+            )));
+        }
+        let got = crate::hex(&std::mem::take(&mut self.sha256).finalize());
+        if let Some(want) = &self.info.sha256 {
+            if &got != want {
+                return Err(self.corrupt(format!(
+                    "its content has SHA-256 {got}, {want} was recorded at upload"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ObjectStore for SwiftStore {
     async fn put(&self, name: &str, data: Bytes, metadata: &Metadata) -> Result<ObjectInfo, Error> {
@@ -909,6 +983,51 @@ impl ObjectStore for SwiftStore {
             }
         }
         Ok(Object { info, data })
+    }
+
+    async fn get_stream(&self, name: &str) -> Result<(ObjectInfo, ByteStream), Error> {
+        validate_name(name)?;
+        let op = format!("download {}/{name}", self.container());
+        let resp = self
+            .send(&op, Method::GET, &self.object_path(name), |r| {
+                r.query(&[("multipart-manifest", "get")])
+            })
+            .await?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => {
+                return Err(Error::NotFound {
+                    name: name.to_string(),
+                    store: format!("Swift container {}", self.container()),
+                })
+            }
+            _ => return Err(http_error(&op, resp).await),
+        }
+        let headers = resp.headers();
+        let len = content_length(headers);
+        if is_slo(headers) || len.is_none() {
+            // A large object is read (and its segments checked) whole.
+            drop(resp);
+            let obj = self.get(name).await?;
+            let data = obj.data;
+            return Ok((
+                obj.info,
+                Box::pin(futures_util::stream::once(async move { Ok(data) })),
+            ));
+        }
+        let info = info_from_headers(name, headers, len.unwrap_or(0));
+        let state = Incoming {
+            resp: Some(resp),
+            md5: md5::Md5::default(),
+            sha256: sha2::Sha256::default(),
+            got: 0,
+            info: info.clone(),
+            op,
+        };
+        Ok((
+            info,
+            Box::pin(futures_util::stream::unfold(state, Incoming::next)),
+        ))
     }
 
     async fn head(&self, name: &str) -> Result<Option<ObjectInfo>, Error> {

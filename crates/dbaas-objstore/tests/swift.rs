@@ -394,3 +394,74 @@ fn flush_memcached(addr: &str) {
     conn.read_exact(&mut answer).unwrap();
     assert_eq!(&answer, b"OK\r\n");
 }
+
+/// Reads a stream to its end: the pieces joined, and the last item's error.
+async fn drain(mut s: dbaas_objstore::ByteStream) -> (Vec<u8>, Option<Error>) {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    while let Some(piece) = s.next().await {
+        match piece {
+            Ok(b) => out.extend_from_slice(&b),
+            Err(e) => {
+                assert!(s.next().await.is_none(), "an error is the last item");
+                return (out, Some(e));
+            }
+        }
+    }
+    (out, None)
+}
+
+#[tokio::test]
+async fn streamed_reads_are_verified_at_their_end() {
+    let store = store("stream", SEG, 4, 1000);
+    // A plain object (below the segment size) streams in pieces.
+    let data = pattern(SEG as usize - 10, 5);
+    let put = store
+        .put("plain", data.clone(), &Metadata::new())
+        .await
+        .unwrap();
+    let (info, s) = store.get_stream("plain").await.unwrap();
+    assert_eq!(info, put);
+    let (got, e) = drain(s).await;
+    assert!(e.is_none(), "{e:?}");
+    assert!(got == data, "streamed bytes differ");
+
+    // A large object: read whole, checked the same way.
+    let big = pattern(BIG, 6);
+    let put = store
+        .put("large", big.clone(), &Metadata::new())
+        .await
+        .unwrap();
+    let (info, s) = store.get_stream("large").await.unwrap();
+    assert_eq!((info.size, &info.sha256), (put.size, &put.sha256));
+    let (got, e) = drain(s).await;
+    assert!(e.is_none(), "{e:?}");
+    assert!(got == big, "streamed bytes differ");
+
+    assert!(matches!(
+        store.get_stream("absent").await,
+        Err(Error::NotFound { .. })
+    ));
+
+    // Replaced behind the store's back, the recorded SHA-256 kept: the
+    // bytes arrive, and the stream ends with the mismatch.
+    let path = format!("{}/plain", store.container());
+    raw_put(
+        &path,
+        pattern(SEG as usize - 10, 8),
+        put_sha(&store, "plain").await.as_deref(),
+    )
+    .await;
+    let (_, s) = store.get_stream("plain").await.unwrap();
+    let (got, e) = drain(s).await;
+    assert_eq!(got.len(), SEG as usize - 10);
+    let e = e.expect("the mismatch is reported");
+    assert!(
+        matches!(e, Error::Corrupt { .. }) && e.to_string().contains("SHA-256"),
+        "{e}"
+    );
+}
+
+async fn put_sha(store: &SwiftStore, name: &str) -> Option<String> {
+    store.head(name).await.unwrap().unwrap().sha256
+}
