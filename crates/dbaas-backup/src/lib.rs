@@ -24,10 +24,11 @@
 //! the WAL needed for consistency) to stdout; it is compressed with zstd
 //! into one stream, cut into fixed-size segments, and the segments are
 //! uploaded in parallel with bounded memory (segment size × parallelism).
-//! Restore downloads segments in order (prefetching in parallel), checks
-//! each against the manifest, decompresses and extracts the tar in
-//! process, files written and fsynced by a pool of threads and given to
-//! the engine's user (see `extract`).
+//! Restore streams segments in order (prefetching in parallel), checks
+//! each against the manifest, decompresses and extracts the tar in process
+//! as it arrives, files written by a pool of threads (large ones with
+//! direct I/O) and given to the engine's user, all made durable before
+//! success (see `extract`).
 
 pub mod extract;
 mod manifest;
