@@ -112,6 +112,26 @@ async fn volumes(tag: &str) -> Vec<(String, u64)> {
     out
 }
 
+/// The metadata of the volumes Cinder holds for this agent.
+async fn volume_metadata(tag: &str) -> Vec<BTreeMap<String, String>> {
+    let cloud =
+        dbaas_openstack::CloudConfig::from_clouds_yaml(clouds_yaml(), None, "dbaas").unwrap();
+    let storage =
+        dbaas_openstack::BlockStorage::new(Arc::new(dbaas_openstack::Session::new(cloud).unwrap()));
+    let key = BTreeMap::from([(
+        dbaas_openstack::METADATA_MANAGED_BY.to_string(),
+        tag.to_string(),
+    )]);
+    storage
+        .find_volumes(&key)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| !v.status.starts_with("delet"))
+        .map(|v| v.metadata)
+        .collect()
+}
+
 /// The floating IPs Neutron holds for this agent, as `(description,
 /// address)`.
 async fn floating_ips(tag: &str) -> Vec<(String, String)> {
@@ -168,12 +188,18 @@ fn instance(db: &Database) -> String {
 async fn a_database_gets_one_cinder_volume_and_gives_it_back() {
     let tag = owner_tag();
     let mut agent = Agent::start_configured(None, &config(&tag));
-    assert_eq!(
-        agent.create("blocky").await.state,
-        OperationState::Succeeded
-    );
+    let created = agent.create("blocky").await;
+    assert_eq!(created.state, OperationState::Succeeded);
     let db = agent.client.get_database("blocky").await.unwrap();
     assert_eq!(volumes(&tag).await, [(instance(&db), 1)]);
+    // Its metadata names the database and the operation that made it.
+    let meta = volume_metadata(&tag).await;
+    assert_eq!(meta.len(), 1, "{meta:?}");
+    assert_eq!(
+        meta[0].get(dbaas_openstack::METADATA_DB),
+        Some(&instance(&db))
+    );
+    assert_eq!(meta[0].get(dbaas_openstack::METADATA_OP), Some(&created.id));
     // Reached at its floating IP, which carries its name.
     let ep = db.endpoint.clone().unwrap();
     assert!(ep.host.starts_with("203.0.113."), "{ep:?}");

@@ -200,7 +200,7 @@ impl Step<Services> for CreateStep {
             CreateStep::CreateVolume => {
                 let v = d
                     .volumes
-                    .ensure(&instance, db.size_gb)
+                    .ensure(&instance, db.size_gb, s.op_id())
                     .await
                     .map_err(driver_err)?;
                 Ok(json!({ "volume": v.id }))

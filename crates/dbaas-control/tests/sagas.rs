@@ -103,8 +103,13 @@ struct CloudVolumes(Arc<dyn VolumeDriver>);
 
 #[async_trait]
 impl VolumeDriver for CloudVolumes {
-    async fn ensure(&self, name: &str, size_gb: u32) -> dbaas_drivers::Result<Volume> {
-        let v = self.0.ensure(name, size_gb).await?;
+    async fn ensure(
+        &self,
+        name: &str,
+        size_gb: u32,
+        operation: &str,
+    ) -> dbaas_drivers::Result<Volume> {
+        let v = self.0.ensure(name, size_gb, operation).await?;
         Ok(Volume {
             id: uuid_of(name),
             ..v

@@ -49,7 +49,10 @@ pub struct Volume {
 #[async_trait]
 pub trait VolumeDriver: Send + Sync {
     /// Creates the volume named `name` unless it exists; returns it.
-    async fn ensure(&self, name: &str, size_gb: u32) -> Result<Volume>;
+    /// `operation` (the id of the operation creating it) is recorded on
+    /// the volume, so that an operator can tell what made it; it is not
+    /// part of what the volume is found by.
+    async fn ensure(&self, name: &str, size_gb: u32, operation: &str) -> Result<Volume>;
     /// The volume named `name`, if it exists.
     async fn find(&self, name: &str) -> Result<Option<Volume>>;
     /// Grows the volume named `name` to `size_gb` and returns it; already

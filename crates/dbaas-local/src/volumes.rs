@@ -33,7 +33,7 @@ fn io(what: &str, e: std::io::Error) -> DriverError {
 
 #[async_trait]
 impl VolumeDriver for LocalVolumes {
-    async fn ensure(&self, name: &str, size_gb: u32) -> Result<Volume> {
+    async fn ensure(&self, name: &str, size_gb: u32, operation: &str) -> Result<Volume> {
         if let Some(v) = self.find(name).await? {
             return Ok(v);
         }
@@ -48,7 +48,8 @@ impl VolumeDriver for LocalVolumes {
                     e,
                 )
             })?;
-        let meta = serde_json::json!({ "name": name, "size_gb": size_gb }).to_string();
+        let meta = serde_json::json!({ "name": name, "size_gb": size_gb, "operation": operation })
+            .to_string();
         tokio::fs::write(v.mount_path.join(META), meta)
             .await
             .map_err(|e| io("writing volume metadata", e))?;
@@ -79,12 +80,19 @@ impl VolumeDriver for LocalVolumes {
         }
         // Written to a temporary file and renamed, so a crash leaves the
         // old size or the new one, never a torn file.
-        let meta = serde_json::json!({ "name": name, "size_gb": size_gb }).to_string();
+        let path = v.mount_path.join(META);
+        let mut meta: serde_json::Value = tokio::fs::read(&path)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| serde_json::json!({ "name": name }));
+        meta["size_gb"] = size_gb.into();
+        let meta = meta.to_string();
         let tmp = v.mount_path.join(format!("{META}.tmp"));
         tokio::fs::write(&tmp, meta)
             .await
             .map_err(|e| io("writing volume metadata", e))?;
-        tokio::fs::rename(&tmp, v.mount_path.join(META))
+        tokio::fs::rename(&tmp, &path)
             .await
             .map_err(|e| io("writing volume metadata", e))?;
         Ok(self.volume(name, size_gb))
@@ -129,9 +137,9 @@ mod tests {
     async fn volumes_are_idempotent_directories() {
         let dir = tempfile::tempdir().unwrap();
         let vols = LocalVolumes::new(dir.path().join("volumes"));
-        let a = vols.ensure("v1", 5).await.unwrap();
+        let a = vols.ensure("v1", 5, "op-1").await.unwrap();
         assert!(a.mount_path.is_dir());
-        assert_eq!(vols.ensure("v1", 5).await.unwrap(), a);
+        assert_eq!(vols.ensure("v1", 5, "op-1").await.unwrap(), a);
         assert_eq!(vols.find("v1").await.unwrap().unwrap().size_gb, 5);
         assert_eq!(vols.list().await.unwrap(), vec!["v1".to_string()]);
         assert_eq!(vols.extend("v1", 8).await.unwrap().size_gb, 8);

@@ -19,7 +19,7 @@ use dbaas_drivers::{AddressDriver, DriverError, Volume, VolumeDriver};
 use dbaas_model::Endpoint;
 use serde::{Deserialize, Serialize};
 
-use crate::block_storage::{BlockStorage, WaitOptions, METADATA_DB};
+use crate::block_storage::{BlockStorage, WaitOptions, METADATA_DB, METADATA_OP};
 use crate::cinder::{self, VolumeCreateRequest};
 use crate::error::OpenStackError;
 use crate::network::{FloatingIpKey, Networking};
@@ -194,11 +194,20 @@ impl CinderVolumes {
 
 #[async_trait]
 impl VolumeDriver for CinderVolumes {
-    async fn ensure(&self, name: &str, size_gb: u32) -> dbaas_drivers::Result<Volume> {
+    async fn ensure(
+        &self,
+        name: &str,
+        size_gb: u32,
+        operation: &str,
+    ) -> dbaas_drivers::Result<Volume> {
         let _guard = self.locks.lock(name).await;
+        let mut create = self.create_request(name, size_gb);
+        if let Some(Some(m)) = create.volume.metadata.as_mut() {
+            m.insert(METADATA_OP.to_string(), operation.to_string());
+        }
         let v = self
             .storage
-            .ensure_volume_keyed(&self.key(name), &self.create_request(name, size_gb))
+            .ensure_volume_keyed(&self.key(name), &create)
             .await
             .map_err(|e| driver_error(&format!("creating the volume of {name}"), e))?;
         Ok(self.to_driver(name, &v))

@@ -378,7 +378,7 @@ async fn volume_driver_ensure_twice_list_extend_delete_twice() {
     let name = unique("dbaas-vol");
     assert!(drv.find(&name).await.unwrap().is_none());
 
-    let v = drv.ensure(&name, 1).await.unwrap();
+    let v = drv.ensure(&name, 1, "op-1").await.unwrap();
     assert_eq!(v.name, name);
     assert_eq!(v.size_gb, 1);
     assert_eq!(v.mount_path, PathBuf::from("/srv/dbaas").join(&name));
@@ -396,7 +396,7 @@ async fn volume_driver_ensure_twice_list_extend_delete_twice() {
     );
 
     // The step again: the same volume, still one.
-    let again = drv.ensure(&name, 1).await.unwrap();
+    let again = drv.ensure(&name, 1, "op-1").await.unwrap();
     assert_eq!(again, v);
     assert_eq!(
         drv.storage()
@@ -426,7 +426,7 @@ async fn volume_driver_ensure_twice_list_extend_delete_twice() {
             .unwrap();
     let other = CinderVolumes::new(member_session(), other);
     assert_eq!(other.mount_path("x"), PathBuf::from("/mnt/db/x"));
-    let mine = drv.ensure(&name, 1).await.unwrap();
+    let mine = drv.ensure(&name, 1, "op-1").await.unwrap();
     assert!(!other.list().await.unwrap().contains(&name));
     assert!(other.find(&name).await.unwrap().is_none());
     drv.delete(&name).await.unwrap();
@@ -438,7 +438,7 @@ async fn volume_driver_racing_creates_leave_one_volume() {
     let name = unique("dbaas-race");
     // Two agents (separate drivers, no shared lock) ensure at once.
     let (a, b) = (volumes(), volumes());
-    let (va, vb) = tokio::join!(a.ensure(&name, 1), b.ensure(&name, 1));
+    let (va, vb) = tokio::join!(a.ensure(&name, 1, "op-1"), b.ensure(&name, 1, "op-1"));
     let (va, vb) = (va.unwrap(), vb.unwrap());
     assert_eq!(va.id, vb.id, "both agents must end with the same volume");
     let all = a.storage().find_volumes(&a.key(&name)).await.unwrap();
@@ -448,7 +448,7 @@ async fn volume_driver_racing_creates_leave_one_volume() {
         "exactly one volume remains"
     );
     // One driver, two concurrent calls.
-    let (x, y) = tokio::join!(a.ensure(&name, 1), a.ensure(&name, 1));
+    let (x, y) = tokio::join!(a.ensure(&name, 1, "op-1"), a.ensure(&name, 1, "op-1"));
     assert_eq!(x.unwrap().id, va.id);
     assert_eq!(y.unwrap().id, va.id);
     a.delete(&name).await.unwrap();

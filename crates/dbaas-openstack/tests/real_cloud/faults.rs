@@ -108,7 +108,7 @@ async fn volume_ensure_and_delete_through_faults_leave_exactly_one_then_none() {
             p.cinder
                 .add(Rule::new(Method::GET, "/volumes/", Fault::ResetBefore));
             let v = drv
-                .ensure(&name, 1)
+                .ensure(&name, 1, "op-1")
                 .await
                 .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
             let posts = p.cinder.count(&Method::POST, "/volumes");
@@ -218,7 +218,7 @@ async fn a_crash_after_the_create_was_accepted_leaves_one_volume_and_one_address
     let plain = volumes();
     let key = plain.key(&name);
     let seen = tokio::select! {
-        r = drv.ensure(&name, 1) => panic!("ensure finished before the crash point: {r:?}"),
+        r = drv.ensure(&name, 1, "op-1") => panic!("ensure finished before the crash point: {r:?}"),
         id = async {
             loop {
                 if let Some(v) = plain.storage().find_volumes(&key).await.unwrap().pop() {
@@ -229,7 +229,7 @@ async fn a_crash_after_the_create_was_accepted_leaves_one_volume_and_one_address
         } => id,
     };
     // The ensure future is gone; the step runs again in a new agent.
-    let after = volumes().ensure(&name, 1).await.unwrap();
+    let after = volumes().ensure(&name, 1, "op-1").await.unwrap();
     assert_eq!(after.id, seen, "the re-run step adopts the volume");
     assert_eq!(plain.storage().find_volumes(&key).await.unwrap().len(), 1);
     plain.delete(&name).await.unwrap();
