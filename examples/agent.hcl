@@ -3,8 +3,10 @@
 data_dir = "/var/lib/dbaas"
 listen   = "127.0.0.1:4680"
 
-# Which driver serves each concern. Only "local" exists so far; the
-# OpenStack, Nomad and Pacemaker drivers slot in here.
+# Which driver serves each concern: "local" runs everything on this
+# machine; production uses volumes = "cinder", addresses = "neutron"
+# (with an openstack { } block), runtime = "nomad" (nomad { }) and
+# ha = "pacemaker" (pacemaker { }); see README.md.
 drivers {
   volumes   = "local"
   addresses = "local"
