@@ -273,7 +273,7 @@ async fn create_database(
     State(cp): State<ControlPlane>,
     Json(req): Json<CreateDatabaseRequest>,
 ) -> ApiResult<Response> {
-    Ok(accepted(cp.create_database(req)?))
+    Ok(accepted(cp.create_database(req).await?))
 }
 
 /// List databases.
@@ -281,7 +281,7 @@ async fn create_database(
     responses((status = 200, description = "All databases", body = DatabaseList)))]
 async fn list_databases(State(cp): State<ControlPlane>) -> ApiResult<Json<DatabaseList>> {
     Ok(Json(DatabaseList {
-        databases: cp.list_databases()?,
+        databases: cp.list_databases().await?,
     }))
 }
 
@@ -296,7 +296,7 @@ async fn get_database(
     State(cp): State<ControlPlane>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Database>> {
-    Ok(Json(cp.get_database(&name)?))
+    Ok(Json(cp.get_database(&name).await?))
 }
 
 /// Connection details of an ACTIVE database, password included.
@@ -310,7 +310,7 @@ async fn get_connection(
     State(cp): State<ControlPlane>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Connection>> {
-    Ok(Json(cp.connection(&name)?))
+    Ok(Json(cp.connection(&name).await?))
 }
 
 /// Delete a database and everything provisioned for it.
@@ -323,7 +323,7 @@ async fn delete_database(
     State(cp): State<ControlPlane>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Response> {
-    Ok(accepted(cp.delete_database(&name)?))
+    Ok(accepted(cp.delete_database(&name).await?))
 }
 
 /// Grow a database's data volume. The database keeps serving while its
@@ -341,7 +341,7 @@ async fn resize_database(
     ApiPath(name): ApiPath<String>,
     Json(req): Json<ResizeDatabaseRequest>,
 ) -> ApiResult<Response> {
-    Ok(accepted(cp.resize_database(&name, req)?))
+    Ok(accepted(cp.resize_database(&name, req).await?))
 }
 
 /// Run SQL against a database as its owner. The operation's id is the
@@ -359,7 +359,7 @@ async fn submit_sql(
     ApiPath(name): ApiPath<String>,
     Json(req): Json<SqlJobRequest>,
 ) -> ApiResult<Response> {
-    Ok(accepted(cp.submit_sql(&name, req)?))
+    Ok(accepted(cp.submit_sql(&name, req).await?))
 }
 
 /// A SQL job and its output.
@@ -372,7 +372,7 @@ async fn get_sql_job(
     State(cp): State<ControlPlane>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<SqlJob>> {
-    Ok(Json(cp.get_sql_job(&id)?))
+    Ok(Json(cp.get_sql_job(&id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -388,7 +388,7 @@ struct OperationFilter {
     responses((status = 200, description = "The host pairs", body = HostPairList)))]
 async fn list_hosts(State(cp): State<ControlPlane>) -> ApiResult<Json<HostPairList>> {
     Ok(Json(HostPairList {
-        pairs: cp.host_pool()?,
+        pairs: cp.host_pool().await?,
     }))
 }
 
@@ -421,7 +421,7 @@ async fn list_operations(
     ApiQuery(filter): ApiQuery<OperationFilter>,
 ) -> ApiResult<Json<OperationList>> {
     Ok(Json(OperationList {
-        operations: cp.list_operations(filter.target.as_deref())?,
+        operations: cp.list_operations(filter.target.as_deref()).await?,
     }))
 }
 
@@ -435,7 +435,7 @@ async fn get_operation(
     State(cp): State<ControlPlane>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Operation>> {
-    Ok(Json(cp.get_operation(&id)?))
+    Ok(Json(cp.get_operation(&id).await?))
 }
 
 /// Take a base backup of a database into the backup store. The
@@ -450,7 +450,7 @@ async fn create_backup(
     State(cp): State<ControlPlane>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Response> {
-    Ok(accepted(cp.backup_database(&name)?))
+    Ok(accepted(cp.backup_database(&name).await?))
 }
 
 /// Backups of a database (of every database that had this name), oldest
@@ -534,7 +534,7 @@ async fn set_backup_policy(
     ApiPath(name): ApiPath<String>,
     Json(policy): Json<BackupPolicy>,
 ) -> ApiResult<Json<Database>> {
-    Ok(Json(cp.set_backup_policy(&name, policy)?))
+    Ok(Json(cp.set_backup_policy(&name, policy).await?))
 }
 
 /// Run a restore drill of a backup: restore it into a throw-away engine,

@@ -76,7 +76,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     .map_err(|e| anyhow!(e))?;
 
     let store = dbaas_store::Store::open(&data_dir.join("state.redb")).map_err(|e| anyhow!(e))?;
-    let services = dbaas_control::build(&cfg, store).map_err(|e| anyhow!(e))?;
+    let services =
+        dbaas_control::build(&cfg, std::sync::Arc::new(store)).map_err(|e| anyhow!(e))?;
     let runtime = services.drivers.runtime.clone();
     let cp = ControlPlane::new(services, failpoints);
 
@@ -87,7 +88,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     // Unfinished operations resume at once. Templates are prepared beside
     // them: the runtime serialises template preparation, so a create that
     // needs one waits for it instead of racing it.
-    cp.start().map_err(|e| anyhow!(e))?;
+    cp.start().await.map_err(|e| anyhow!(e))?;
     tokio::spawn(async move {
         if let Err(e) = runtime.prepare().await {
             tracing::warn!(error = %e, "preparing engine templates failed; creates will retry");

@@ -27,7 +27,7 @@ use std::time::Duration;
 use chrono::Utc;
 use dbaas_model::*;
 use dbaas_saga::{Executor, Failpoints, RunOptions, SagaDef};
-use dbaas_store::{Store, StoreError};
+use dbaas_store::{StateStore, StoreError};
 use tokio::sync::mpsc;
 
 pub use services::{resolve_host_pair_stacks, Drivers, Services, Settings};
@@ -37,7 +37,10 @@ pub use workflows::{
 };
 
 /// Builds the services the configuration asks for.
-pub fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Services, String> {
+pub fn build(
+    cfg: &dbaas_config::AgentConfig,
+    store: Arc<dyn StateStore>,
+) -> Result<Services, String> {
     services::build(cfg, store)
 }
 
@@ -111,12 +114,13 @@ impl ControlPlane {
     }
 
     /// Resumes every unfinished operation and starts the supervisor.
-    pub fn start(&self) -> Result<(), String> {
+    pub async fn start(&self) -> Result<(), String> {
         let ops = self
             .inner
             .svc
             .store
             .list_operations()
+            .await
             .map_err(|e| e.to_string())?;
         for rec in ops.into_iter().filter(|r| !r.op.state.is_finished()) {
             tracing::info!(op = %rec.op.id, kind = rec.op.kind.as_str(), target = %rec.op.target, state = ?rec.op.state, "resuming operation");
@@ -168,7 +172,7 @@ impl ControlPlane {
     /// its database.
     async fn run_operation(&self, id: &str) {
         let svc = &self.inner.svc;
-        let mut rec = match svc.store.get_operation(id) {
+        let mut rec = match svc.store.get_operation(id).await {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(e) => {
@@ -182,9 +186,9 @@ impl ControlPlane {
         if rec.op.kind == OperationKind::DeleteDatabase && rec.op.state == OperationState::Pending {
             // Earlier operations on this database are finished now: what
             // an unwound delete must restore is the state as of this moment.
-            if let Ok(Some(db)) = svc.store.get_database(&rec.op.target) {
+            if let Ok(Some(db)) = svc.store.get_database(&rec.op.target).await {
                 rec.params["previous_state"] = serde_json::to_value(db.state).unwrap_or_default();
-                if let Err(e) = svc.store.put_operation(&rec) {
+                if let Err(e) = svc.store.put_operation(&rec).await {
                     tracing::error!(op = id, error = %e, "cannot record operation");
                     return;
                 }
@@ -232,7 +236,7 @@ impl ControlPlane {
                         .unwrap()
                         .insert(rec.op.target.clone(), OperatingStatus::Online);
                 }
-                self.apply_outcome(&rec)
+                self.apply_outcome(&rec).await
             }
             None => {}
         }
@@ -269,7 +273,7 @@ impl ControlPlane {
 
     /// Marks the database when an operation ended in a way that needs the
     /// user's attention.
-    pub fn apply_outcome(&self, rec: &OperationRecord) {
+    pub async fn apply_outcome(&self, rec: &OperationRecord) {
         let marks_database = matches!(
             rec.op.kind,
             OperationKind::CreateDatabase
@@ -292,13 +296,18 @@ impl ControlPlane {
                 rec.op.target
             ),
         };
-        let _ = self.inner.svc.store.update_database(&rec.op.target, |db| {
-            if db.id == db_id {
-                db.state = DatabaseState::Error;
-                db.error = Some(hint);
-                db.updated_at = Utc::now();
-            }
-        });
+        let _ = self
+            .inner
+            .svc
+            .store
+            .update_database(&rec.op.target, &mut |db| {
+                if db.id == db_id {
+                    db.state = DatabaseState::Error;
+                    db.error = Some(hint.clone());
+                    db.updated_at = Utc::now();
+                }
+            })
+            .await;
     }
 
     fn new_operation(
@@ -326,15 +335,18 @@ impl ControlPlane {
 
     /// Accepts a create request: validates it, reserves the name and
     /// records the operation in one transaction, and queues it.
-    pub fn create_database(&self, req: CreateDatabaseRequest) -> Result<Operation, ApiError> {
-        let rec = self.accept_create(req)?;
+    pub async fn create_database(&self, req: CreateDatabaseRequest) -> Result<Operation, ApiError> {
+        let rec = self.accept_create(req).await?;
         self.enqueue(&rec.op.target, rec.op.id.clone());
         Ok(rec.op)
     }
 
     /// The accepting half of [`create_database`], without queueing; tests
     /// use it to run the saga themselves.
-    pub fn accept_create(&self, req: CreateDatabaseRequest) -> Result<OperationRecord, ApiError> {
+    pub async fn accept_create(
+        &self,
+        req: CreateDatabaseRequest,
+    ) -> Result<OperationRecord, ApiError> {
         validate_name(&req.name)?;
         let svc = &self.inner.svc;
         let engine = req.engine.clone().unwrap_or_else(|| "postgresql".into());
@@ -390,7 +402,7 @@ impl ControlPlane {
             last_scheduled_verify: None,
             host_pair: None,
         };
-        match svc.store.insert_database_with_operation(&db, &rec) {
+        match svc.store.insert_database_with_operation(&db, &rec).await {
             Ok(()) => Ok(rec),
             Err(StoreError::AlreadyExists(_)) => Err(ApiError::conflict(format!(
                 "a database named {:?} already exists; choose another name, or delete it first with `dbaas db delete {}`",
@@ -400,12 +412,13 @@ impl ControlPlane {
         }
     }
 
-    fn find_record(&self, name: &str) -> Result<DatabaseRecord, ApiError> {
+    async fn find_record(&self, name: &str) -> Result<DatabaseRecord, ApiError> {
         validate_name(name)?;
         self.inner
             .svc
             .store
             .get_database(name)
+            .await
             .map_err(store_err)?
             .ok_or_else(|| {
                 ApiError::not_found(format!(
@@ -433,13 +446,19 @@ impl ControlPlane {
         v
     }
 
-    pub fn get_database(&self, name: &str) -> Result<Database, ApiError> {
-        let db = self.find_record(name)?;
+    pub async fn get_database(&self, name: &str) -> Result<Database, ApiError> {
+        let db = self.find_record(name).await?;
         Ok(self.view(&db))
     }
 
-    pub fn list_databases(&self) -> Result<Vec<Database>, ApiError> {
-        let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;
+    pub async fn list_databases(&self) -> Result<Vec<Database>, ApiError> {
+        let dbs = self
+            .inner
+            .svc
+            .store
+            .list_databases()
+            .await
+            .map_err(store_err)?;
         Ok(dbs.iter().map(|d| self.view(d)).collect())
     }
 
@@ -459,7 +478,7 @@ impl ControlPlane {
         let volumes = svc.drivers.volumes.list().await.map_err(unavailable)?;
         let addresses = svc.drivers.addresses.list().await.map_err(unavailable)?;
         let groups = svc.drivers.ha.list().await.map_err(unavailable)?;
-        let records = svc.store.list_databases().map_err(store_err)?;
+        let records = svc.store.list_databases().await.map_err(store_err)?;
         let owned: std::collections::BTreeSet<String> =
             records.iter().map(Services::instance_name).collect();
         let mut report = DoctorReport::default();
@@ -519,16 +538,22 @@ impl ControlPlane {
     }
 
     /// The host pool and what the databases placed on it hold.
-    pub fn host_pool(&self) -> Result<Vec<HostPair>, ApiError> {
-        let dbs = self.inner.svc.store.list_databases().map_err(store_err)?;
+    pub async fn host_pool(&self) -> Result<Vec<HostPair>, ApiError> {
+        let dbs = self
+            .inner
+            .svc
+            .store
+            .list_databases()
+            .await
+            .map_err(store_err)?;
         Ok(placement::pool_use(
             &self.inner.svc.settings.host_pool,
             &dbs,
         ))
     }
 
-    pub fn connection(&self, name: &str) -> Result<Connection, ApiError> {
-        let db = self.find_record(name)?;
+    pub async fn connection(&self, name: &str) -> Result<Connection, ApiError> {
+        let db = self.find_record(name).await?;
         if db.state != DatabaseState::Active {
             return Err(ApiError::conflict(format!(
                 "database {name:?} is {:?}; connection details are given once it is ACTIVE (`dbaas db show {name}`)",
@@ -541,8 +566,8 @@ impl ControlPlane {
 
     /// Accepts a delete. Deleting a database whose delete is already under
     /// way returns that operation.
-    pub fn delete_database(&self, name: &str) -> Result<Operation, ApiError> {
-        let (rec, new) = self.accept_delete(name)?;
+    pub async fn delete_database(&self, name: &str) -> Result<Operation, ApiError> {
+        let (rec, new) = self.accept_delete(name).await?;
         if new {
             self.enqueue(name, rec.op.id.clone());
         }
@@ -551,10 +576,10 @@ impl ControlPlane {
 
     /// The accepting half of [`delete_database`], without queueing: the
     /// operation, and whether it is new (false: a delete already under way).
-    pub fn accept_delete(&self, name: &str) -> Result<(OperationRecord, bool), ApiError> {
-        let db = self.find_record(name)?;
+    pub async fn accept_delete(&self, name: &str) -> Result<(OperationRecord, bool), ApiError> {
+        let db = self.find_record(name).await?;
         let store = &self.inner.svc.store;
-        let ops = store.list_operations().map_err(store_err)?;
+        let ops = store.list_operations().await.map_err(store_err)?;
         if let Some(existing) = ops.iter().find(|o| {
             o.op.kind == OperationKind::DeleteDatabase
                 && o.op.target == name
@@ -569,30 +594,30 @@ impl ControlPlane {
             &self.inner.delete,
             serde_json::json!({ "db_id": db.id, "previous_state": db.state }),
         );
-        store.put_operation(&rec).map_err(store_err)?;
+        store.put_operation(&rec).await.map_err(store_err)?;
         Ok((rec, true))
     }
 
     /// Accepts growing a database's data volume to `req.size_gb`.
-    pub fn resize_database(
+    pub async fn resize_database(
         &self,
         name: &str,
         req: ResizeDatabaseRequest,
     ) -> Result<Operation, ApiError> {
-        let rec = self.accept_resize(name, req)?;
+        let rec = self.accept_resize(name, req).await?;
         self.enqueue(name, rec.op.id.clone());
         Ok(rec.op)
     }
 
     /// The accepting half of [`resize_database`], without queueing.
-    pub fn accept_resize(
+    pub async fn accept_resize(
         &self,
         name: &str,
         req: ResizeDatabaseRequest,
     ) -> Result<OperationRecord, ApiError> {
         validate_name(name)?;
         let size_gb = validate_size_gb(Some(req.size_gb))?;
-        let db = self.find_record(name)?;
+        let db = self.find_record(name).await?;
         if db.state != DatabaseState::Active {
             return Err(ApiError::conflict(format!(
                 "database {name:?} is {:?}; only an ACTIVE database can be resized",
@@ -604,6 +629,7 @@ impl ControlPlane {
         let store = &self.inner.svc.store;
         let pending = store
             .list_operations()
+            .await
             .map_err(store_err)?
             .into_iter()
             .filter(|o| {
@@ -632,25 +658,29 @@ impl ControlPlane {
             &self.inner.resize,
             serde_json::json!({ "db_id": db.id, "size_gb": size_gb, "previous_size_gb": db.size_gb }),
         );
-        store.put_operation(&rec).map_err(store_err)?;
+        store.put_operation(&rec).await.map_err(store_err)?;
         Ok(rec)
     }
 
     /// Accepts a SQL job against a database.
-    pub fn submit_sql(&self, name: &str, req: SqlJobRequest) -> Result<Operation, ApiError> {
-        let rec = self.accept_sql(name, req)?;
+    pub async fn submit_sql(&self, name: &str, req: SqlJobRequest) -> Result<Operation, ApiError> {
+        let rec = self.accept_sql(name, req).await?;
         self.enqueue(name, rec.op.id.clone());
         Ok(rec.op)
     }
 
-    pub fn accept_sql(&self, name: &str, req: SqlJobRequest) -> Result<OperationRecord, ApiError> {
+    pub async fn accept_sql(
+        &self,
+        name: &str,
+        req: SqlJobRequest,
+    ) -> Result<OperationRecord, ApiError> {
         // The name first: without a `database` field it is also the
         // PostgreSQL database, whose error would blame a field not sent.
         validate_name(name)?;
         validate_sql(&req.sql)?;
         let database = req.database.clone().unwrap_or_else(|| name.to_string());
         validate_pg_database(&database)?;
-        let db = self.find_record(name)?;
+        let db = self.find_record(name).await?;
         if matches!(db.state, DatabaseState::Deleting | DatabaseState::Error) {
             return Err(ApiError::conflict(format!(
                 "database {name:?} is {:?}; SQL jobs run on ACTIVE databases only",
@@ -667,21 +697,29 @@ impl ControlPlane {
             .svc
             .store
             .put_operation(&rec)
+            .await
             .map_err(store_err)?;
         Ok(rec)
     }
 
-    pub fn get_sql_job(&self, id: &str) -> Result<SqlJob, ApiError> {
+    pub async fn get_sql_job(&self, id: &str) -> Result<SqlJob, ApiError> {
         validate_operation_id(id)?;
         let rec = self
             .inner
             .svc
             .store
             .get_operation(id)
+            .await
             .map_err(store_err)?
             .filter(|r| r.op.kind == OperationKind::RunSql)
             .ok_or_else(|| ApiError::not_found(format!("no SQL job with id {id}")))?;
-        let output = self.inner.svc.store.get_sql_output(id).map_err(store_err)?;
+        let output = self
+            .inner
+            .svc
+            .store
+            .get_sql_output(id)
+            .await
+            .map_err(store_err)?;
         Ok(SqlJob {
             id: rec.op.id.clone(),
             target: rec.op.target.clone(),
@@ -699,7 +737,7 @@ impl ControlPlane {
 
     /// Sets (or, with an empty policy, clears) a database's scheduled
     /// backups and retention. Takes effect at the supervisor's next pass.
-    pub fn set_backup_policy(
+    pub async fn set_backup_policy(
         &self,
         name: &str,
         policy: BackupPolicy,
@@ -711,13 +749,14 @@ impl ControlPlane {
             .inner
             .svc
             .store
-            .update_database(name, |db| {
-                db.backup_policy = (!empty).then_some(policy);
+            .update_database(name, &mut |db| {
+                db.backup_policy = (!empty).then(|| policy.clone());
                 // A new schedule counts from now, not from the database's
                 // creation: no burst of missed backups.
                 db.last_scheduled_backup = Some(Utc::now());
                 db.updated_at = Utc::now();
             })
+            .await
             .map_err(store_err)?
             .ok_or_else(|| {
                 ApiError::not_found(format!(
@@ -747,7 +786,8 @@ impl ControlPlane {
                 .inner
                 .svc
                 .store
-                .update_database(&db.name, |d| d.last_scheduled_verify = Some(now));
+                .update_database(&db.name, &mut |d| d.last_scheduled_verify = Some(now))
+                .await;
             let newest = dbaas_backup::list_backups(self.inner.svc.backups.as_ref(), &db.name)
                 .await
                 .ok()
@@ -766,7 +806,7 @@ impl ControlPlane {
     }
 
     /// Starts the scheduled backups that are due.
-    fn run_schedules(&self, dbs: &[DatabaseRecord]) {
+    async fn run_schedules(&self, dbs: &[DatabaseRecord]) {
         let now = Utc::now();
         for db in dbs.iter().filter(|d| d.state == DatabaseState::Active) {
             let schedule = db
@@ -786,6 +826,7 @@ impl ControlPlane {
                 .svc
                 .store
                 .list_operations()
+                .await
                 .ok()
                 .is_some_and(|ops| {
                     ops.iter().any(|o| {
@@ -801,8 +842,9 @@ impl ControlPlane {
                 .inner
                 .svc
                 .store
-                .update_database(&db.name, |d| d.last_scheduled_backup = Some(now));
-            match self.backup_database(&db.name) {
+                .update_database(&db.name, &mut |d| d.last_scheduled_backup = Some(now))
+                .await;
+            match self.backup_database(&db.name).await {
                 Ok(op) => tracing::info!(db = %db.name, op = %op.id, "scheduled backup started"),
                 Err(e) => tracing::warn!(db = %db.name, error = %e, "scheduled backup not started"),
             }
@@ -814,7 +856,7 @@ impl ControlPlane {
     /// backup is always kept.
     async fn apply_retention(&self, name: &str) {
         let svc = &self.inner.svc;
-        let Ok(Some(db)) = svc.store.get_database(name) else {
+        let Ok(Some(db)) = svc.store.get_database(name).await else {
             return;
         };
         let Some(policy) = db.backup_policy.clone().filter(|p| p.prunes()) else {
@@ -866,14 +908,14 @@ impl ControlPlane {
 
     /// Accepts a base backup of a database. The backup's id is the
     /// operation's id.
-    pub fn backup_database(&self, name: &str) -> Result<Operation, ApiError> {
-        let rec = self.accept_backup(name)?;
+    pub async fn backup_database(&self, name: &str) -> Result<Operation, ApiError> {
+        let rec = self.accept_backup(name).await?;
         self.enqueue(name, rec.op.id.clone());
         Ok(rec.op)
     }
 
-    pub fn accept_backup(&self, name: &str) -> Result<OperationRecord, ApiError> {
-        let db = self.find_record(name)?;
+    pub async fn accept_backup(&self, name: &str) -> Result<OperationRecord, ApiError> {
+        let db = self.find_record(name).await?;
         if matches!(db.state, DatabaseState::Deleting | DatabaseState::Error) {
             return Err(ApiError::conflict(format!(
                 "database {name:?} is {:?}; backups are taken of ACTIVE databases",
@@ -890,6 +932,7 @@ impl ControlPlane {
             .svc
             .store
             .put_operation(&rec)
+            .await
             .map_err(store_err)?;
         Ok(rec)
     }
@@ -922,6 +965,7 @@ impl ControlPlane {
                 .svc
                 .store
                 .get_database(name)
+                .await
                 .map_err(store_err)?
                 .is_none()
         {
@@ -987,6 +1031,7 @@ impl ControlPlane {
             .svc
             .store
             .put_operation(&rec)
+            .await
             .map_err(store_err)?;
         Ok(rec)
     }
@@ -1013,6 +1058,7 @@ impl ControlPlane {
             .svc
             .store
             .put_operation(&rec)
+            .await
             .map_err(store_err)?;
         Ok(rec)
     }
@@ -1166,7 +1212,7 @@ impl ControlPlane {
             last_scheduled_verify: None,
             host_pair: None,
         };
-        match svc.store.insert_database_with_operation(&db, &rec) {
+        match svc.store.insert_database_with_operation(&db, &rec).await {
             Ok(()) => Ok(rec),
             Err(StoreError::AlreadyExists(_)) => Err(ApiError::conflict(format!(
                 "a database named {name:?} already exists; restore into a new name"
@@ -1175,12 +1221,13 @@ impl ControlPlane {
         }
     }
 
-    pub fn get_operation(&self, id: &str) -> Result<Operation, ApiError> {
+    pub async fn get_operation(&self, id: &str) -> Result<Operation, ApiError> {
         validate_operation_id(id)?;
         self.inner
             .svc
             .store
             .get_operation(id)
+            .await
             .map_err(store_err)?
             .map(|r| r.op)
             .ok_or_else(|| {
@@ -1191,7 +1238,7 @@ impl ControlPlane {
     }
 
     /// Operations, newest first, optionally only those on one database.
-    pub fn list_operations(&self, target: Option<&str>) -> Result<Vec<Operation>, ApiError> {
+    pub async fn list_operations(&self, target: Option<&str>) -> Result<Vec<Operation>, ApiError> {
         if let Some(t) = target {
             validate_name(t)?;
         }
@@ -1200,6 +1247,7 @@ impl ControlPlane {
             .svc
             .store
             .list_operations()
+            .await
             .map_err(store_err)?
             .into_iter()
             .map(|r| r.op)
@@ -1224,7 +1272,7 @@ impl ControlPlane {
     /// One pass of the supervisor.
     pub async fn supervise_once(&self) {
         let svc = &self.inner.svc;
-        let dbs = match svc.store.list_databases() {
+        let dbs = match svc.store.list_databases().await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "supervisor cannot read databases");
@@ -1242,7 +1290,7 @@ impl ControlPlane {
             .write()
             .unwrap()
             .retain(|k, _| names.contains(k));
-        self.run_schedules(&dbs);
+        self.run_schedules(&dbs).await;
         self.run_verify_schedules(&dbs).await;
         for db in dbs.iter().filter(|d| d.state == DatabaseState::Active) {
             // Resolved once per pass for both archiving and the health check.

@@ -10,7 +10,7 @@ use dbaas_drivers::{AddressDriver, EngineRuntime, EngineSpec, EngineStatus, Volu
 use dbaas_model::{DatabaseRecord, OperatingStatus, OperationRecord};
 use dbaas_postgres::JobLimits;
 use dbaas_saga::{SagaLog, StepError};
-use dbaas_store::Store;
+use dbaas_store::StateStore;
 
 /// The drivers serving each concern.
 #[derive(Clone)]
@@ -47,7 +47,9 @@ pub struct Settings {
 /// The context every saga step receives.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Store,
+    /// The durable state: the embedded redb file, or Consul KV when the
+    /// agent is one of several (`consul { }`).
+    pub store: Arc<dyn StateStore>,
     pub drivers: Drivers,
     /// Where base backups go (and come from).
     pub backups: Arc<dyn dbaas_objstore::ObjectStore>,
@@ -59,13 +61,20 @@ pub struct Services {
     pub placement_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
+#[async_trait::async_trait]
 impl SagaLog for Services {
-    fn save(&self, record: &OperationRecord) -> Result<(), String> {
-        self.store.put_operation(record).map_err(|e| e.to_string())
+    async fn save(&self, record: &OperationRecord) -> Result<(), String> {
+        self.store
+            .put_operation(record)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
-pub(crate) fn build(cfg: &dbaas_config::AgentConfig, store: Store) -> Result<Services, String> {
+pub(crate) fn build(
+    cfg: &dbaas_config::AgentConfig,
+    store: Arc<dyn StateStore>,
+) -> Result<Services, String> {
     let pool = cfg.pool()?;
     let pg = cfg
         .engine
@@ -227,10 +236,24 @@ pub(crate) fn nomad_client_config(
     c
 }
 
+/// Waits for a store call from synchronous code that runs inside the
+/// agent's runtime (the Nomad runtime asks for a placement synchronously).
+fn block_on<T: Send>(fut: impl std::future::Future<Output = T> + Send) -> T {
+    let handle = tokio::runtime::Handle::current();
+    match handle.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => {
+            // The runtime's only thread is this one: wait on another.
+            std::thread::scope(|s| s.spawn(|| handle.block_on(fut)).join())
+                .expect("store call panicked")
+        }
+        _ => tokio::task::block_in_place(|| handle.block_on(fut)),
+    }
+}
+
 /// The Nomad engine runtime of `drivers.runtime = "nomad"`.
 fn nomad_runtime(
     cfg: &dbaas_config::AgentConfig,
-    store: &Store,
+    store: &Arc<dyn StateStore>,
 ) -> Result<Arc<dyn EngineRuntime>, String> {
     let block = cfg
         .nomad
@@ -267,7 +290,7 @@ fn nomad_runtime(
 /// before any engine step), so every call, a re-run after a crash or
 /// another agent reads the same pair, and nothing is cached to drift.
 struct RecordedPair {
-    store: Store,
+    store: Arc<dyn StateStore>,
     /// The pairs of the configuration.
     pairs: std::collections::BTreeSet<String>,
 }
@@ -285,9 +308,7 @@ impl dbaas_nomad_runtime::PairPlacement for RecordedPair {
                     spec.instance
                 ))
             })?;
-        let db = self
-            .store
-            .get_database(name)
+        let db = block_on(self.store.get_database(name))
             .map_err(|e| err(format!("reading the placement of {name}: {e}")))?
             .filter(|db| Services::instance_name(db) == spec.instance)
             .ok_or_else(|| {
@@ -697,12 +718,12 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn an_engine_runs_on_the_pair_recorded_for_its_database() {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_engine_runs_on_the_pair_recorded_for_its_database() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let store = dbaas_store::Store::open(&dir.path().join("s.redb")).unwrap();
         let placement = RecordedPair {
-            store: store.clone(),
+            store: Arc::new(store.clone()),
             pairs: ["pair-1".to_string(), "pair-2".to_string()].into(),
         };
         let id = "0a1b2c3d-0000-4000-8000-000000000001";

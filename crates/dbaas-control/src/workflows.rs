@@ -17,30 +17,33 @@ use crate::services::{driver_err, Services};
 
 impl Services {
     /// The database an operation acts on, when it still exists.
-    fn find_db(&self, s: &StepCtx<'_>) -> Result<Option<DatabaseRecord>, StepError> {
+    async fn find_db(&self, s: &StepCtx<'_>) -> Result<Option<DatabaseRecord>, StepError> {
         let id = s.params()["db_id"].as_str().unwrap_or_default();
         let db = self
             .store
             .get_database(s.target())
+            .await
             .map_err(|e| StepError::new(e.to_string()))?;
         Ok(db.filter(|d| d.id == id))
     }
 
-    fn db(&self, s: &StepCtx<'_>) -> Result<DatabaseRecord, StepError> {
-        self.find_db(s)?
+    async fn db(&self, s: &StepCtx<'_>) -> Result<DatabaseRecord, StepError> {
+        self.find_db(s)
+            .await?
             .ok_or_else(|| StepError::new(format!("database {} no longer exists", s.target())))
     }
 
-    fn set_state(&self, s: &StepCtx<'_>, state: DatabaseState) -> Result<(), StepError> {
+    async fn set_state(&self, s: &StepCtx<'_>, state: DatabaseState) -> Result<(), StepError> {
         let id = s.params()["db_id"].as_str().unwrap_or_default().to_string();
         self.store
-            .update_database(s.target(), |d| {
+            .update_database(s.target(), &mut |d| {
                 if d.id == id {
                     d.state = state;
                     d.error = None;
                     d.updated_at = Utc::now();
                 }
             })
+            .await
             .map_err(|e| StepError::new(e.to_string()))?;
         Ok(())
     }
@@ -141,7 +144,7 @@ impl Step<Services> for CreateStep {
     }
 
     async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
-        let db = svc.db(s)?;
+        let db = svc.db(s).await?;
         let instance = Services::instance_name(&db);
         let d = &svc.drivers;
         match self {
@@ -152,21 +155,22 @@ impl Step<Services> for CreateStep {
                 }
                 let _held = svc.placement_lock.lock().await;
                 // A re-run keeps the pair chosen before.
-                let pair = match svc.db(s)?.host_pair {
+                let pair = match svc.db(s).await?.host_pair {
                     Some(p) => p,
                     None => {
-                        let all = svc.store.list_databases().map_err(store_err)?;
+                        let all = svc.store.list_databases().await.map_err(store_err)?;
                         crate::placement::place(&svc.settings.host_pool, &all, db.size_gb)
                             .map_err(StepError::new)?
                     }
                 };
                 let chosen = pair.clone();
                 svc.store
-                    .update_database(&db.name, |r| {
+                    .update_database(&db.name, &mut |r| {
                         if r.id == db.id {
-                            r.host_pair = Some(chosen);
+                            r.host_pair = Some(chosen.clone());
                         }
                     })
+                    .await
                     .map_err(store_err)?;
                 Ok(json!({ "host_pair": pair }))
             }
@@ -189,11 +193,12 @@ impl Step<Services> for CreateStep {
                 }
                 let ep2 = ep.clone();
                 svc.store
-                    .update_database(&db.name, |r| {
+                    .update_database(&db.name, &mut |r| {
                         if r.id == db.id {
-                            r.endpoint = Some(ep2);
+                            r.endpoint = Some(ep2.clone());
                         }
                     })
+                    .await
                     .map_err(store_err)?;
                 Ok(json!({ "host": ep.host, "port": ep.port }))
             }
@@ -240,7 +245,7 @@ impl Step<Services> for CreateStep {
                 Ok(json!({ "file": svc.connection_file(&db.name) }))
             }
             CreateStep::MarkActive => {
-                svc.set_state(s, DatabaseState::Active)?;
+                svc.set_state(s, DatabaseState::Active).await?;
                 Ok(Value::Null)
             }
             CreateStep::RestoreData => {
@@ -274,7 +279,7 @@ impl Step<Services> for CreateStep {
     async fn undo(&self, svc: &Services, s: &StepCtx<'_>) -> Result<(), StepError> {
         // The record goes last (ReserveName), so every other undo can still
         // derive the instance name from it.
-        let Some(db) = svc.find_db(s)? else {
+        let Some(db) = svc.find_db(s).await? else {
             return Ok(());
         };
         let instance = Services::instance_name(&db);
@@ -283,26 +288,29 @@ impl Step<Services> for CreateStep {
             CreateStep::ReserveName => svc
                 .store
                 .remove_database(&db.name, &db.id)
+                .await
                 .map_err(store_err),
             // The pair's capacity is free again once the record names it
             // no more.
             CreateStep::PlaceDatabase => svc
                 .store
-                .update_database(&db.name, |r| {
+                .update_database(&db.name, &mut |r| {
                     if r.id == db.id {
                         r.host_pair = None;
                     }
                 })
+                .await
                 .map(|_| ())
                 .map_err(store_err),
             CreateStep::AllocateAddress => {
                 d.addresses.release(&instance).await.map_err(driver_err)?;
                 svc.store
-                    .update_database(&db.name, |r| {
+                    .update_database(&db.name, &mut |r| {
                         if r.id == db.id {
                             r.endpoint = None;
                         }
                     })
+                    .await
                     .map_err(store_err)?;
                 Ok(())
             }
@@ -321,7 +329,7 @@ impl Step<Services> for CreateStep {
             CreateStep::CreateOwner => Ok(()),
             CreateStep::PublishConnection => svc.remove_connection_file(&db.name),
             CreateStep::MarkActive => {
-                svc.set_state(s, DatabaseState::Build)?;
+                svc.set_state(s, DatabaseState::Build).await?;
                 Ok(())
             }
             CreateStep::RestoreData => match svc.spec(&db).await? {
@@ -448,7 +456,7 @@ impl Step<Services> for ResizeStep {
     }
 
     async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
-        let db = svc.db(s)?;
+        let db = svc.db(s).await?;
         let size_gb = requested_size(s)?;
         match self {
             ResizeStep::ExtendVolume => {
@@ -463,12 +471,13 @@ impl Step<Services> for ResizeStep {
             }
             ResizeStep::RecordSize => {
                 svc.store
-                    .update_database(&db.name, |r| {
+                    .update_database(&db.name, &mut |r| {
                         if r.id == db.id && r.size_gb < size_gb {
                             r.size_gb = size_gb;
                             r.updated_at = Utc::now();
                         }
                     })
+                    .await
                     .map_err(store_err)?;
                 Ok(json!({ "size_gb": size_gb }))
             }
@@ -542,13 +551,13 @@ impl Step<Services> for DeleteStep {
     async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
         // Past the point of no return a re-run may find the record gone
         // (ForgetDatabase done): that is success.
-        let Some(db) = svc.find_db(s)? else {
+        let Some(db) = svc.find_db(s).await? else {
             return Ok(Value::Null);
         };
         let instance = Services::instance_name(&db);
         let d = &svc.drivers;
         match self {
-            DeleteStep::MarkDeleting => svc.set_state(s, DatabaseState::Deleting)?,
+            DeleteStep::MarkDeleting => svc.set_state(s, DatabaseState::Deleting).await?,
             DeleteStep::UnpublishConnection => svc.remove_connection_file(&db.name)?,
             DeleteStep::StopEngine => {
                 if let Some(spec) = svc.spec(&db).await? {
@@ -568,13 +577,14 @@ impl Step<Services> for DeleteStep {
             DeleteStep::ForgetDatabase => svc
                 .store
                 .remove_database(&db.name, &db.id)
+                .await
                 .map_err(store_err)?,
         }
         Ok(Value::Null)
     }
 
     async fn undo(&self, svc: &Services, s: &StepCtx<'_>) -> Result<(), StepError> {
-        let Some(db) = svc.find_db(s)? else {
+        let Some(db) = svc.find_db(s).await? else {
             return Ok(());
         };
         match self {
@@ -582,7 +592,7 @@ impl Step<Services> for DeleteStep {
                 let previous: DatabaseState =
                     serde_json::from_value(s.params()["previous_state"].clone())
                         .unwrap_or(DatabaseState::Active);
-                svc.set_state(s, previous)
+                svc.set_state(s, previous).await
             }
             DeleteStep::UnpublishConnection => {
                 if db.endpoint.is_some() {
@@ -651,7 +661,7 @@ impl Step<Services> for SqlStep {
     }
 
     async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
-        let db = svc.db(s)?;
+        let db = svc.db(s).await?;
         match self {
             SqlStep::CheckDatabase => {
                 if db.state != DatabaseState::Active {
@@ -681,6 +691,7 @@ impl Step<Services> for SqlStep {
                 .map_err(|e| StepError::new(format!("could not run the SQL: {e}")))?;
                 svc.store
                     .put_sql_output(s.op_id(), &out)
+                    .await
                     .map_err(store_err)?;
                 if let Some(e) = &out.error {
                     return Err(StepError::new(format!(
@@ -860,7 +871,7 @@ impl Step<Services> for BackupStep {
     }
 
     async fn run(&self, svc: &Services, s: &StepCtx<'_>) -> Result<Value, StepError> {
-        let db = svc.db(s)?;
+        let db = svc.db(s).await?;
         match self {
             BackupStep::CheckDatabase => {
                 if db.state != DatabaseState::Active {

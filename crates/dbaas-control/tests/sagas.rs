@@ -68,7 +68,7 @@ host_pair "pair-1" {{
     ))
     .unwrap();
     let store = dbaas_store::Store::open(&dir.path().join("state.redb")).unwrap();
-    let mut svc = dbaas_control::build(&cfg, store).unwrap();
+    let mut svc = dbaas_control::build(&cfg, std::sync::Arc::new(store)).unwrap();
     // Cloud ids for the local volumes and addresses, as Cinder and Neutron
     // give them (the cluster manager needs them).
     svc.drivers.volumes = Arc::new(CloudVolumes(svc.drivers.volumes.clone()));
@@ -217,6 +217,7 @@ async fn create_db(cp: &ControlPlane) {
             version: None,
             size_gb: Some(1),
         })
+        .await
         .unwrap();
     let done = run(
         cp,
@@ -245,7 +246,7 @@ async fn run(
         .execute(saga, rec, options, fp)
         .await
         .expect("saga log written");
-    cp.apply_outcome(&done);
+    cp.apply_outcome(&done).await;
     done
 }
 
@@ -273,7 +274,7 @@ fn postmasters(dir: &Path) -> usize {
 /// The database works: ACTIVE, reachable with its credentials, its
 /// connection file written, one engine running.
 async fn assert_working(w: &World) {
-    let db = w.cp.get_database(NAME).unwrap();
+    let db = w.cp.get_database(NAME).await.unwrap();
     assert_eq!(db.state, DatabaseState::Active, "{db:?}");
     assert_eq!(db.host_pair.as_deref(), Some("pair-1"));
     // The pair's cluster holds its group (one).
@@ -281,9 +282,9 @@ async fn assert_working(w: &World) {
         groups(w.dir.path()),
         [format!("g-dbaas-{NAME}-{}", &db.id[..8])]
     );
-    let pool = w.cp.host_pool().unwrap();
+    let pool = w.cp.host_pool().await.unwrap();
     assert_eq!((pool[0].used.databases, pool[0].used.volumes), (1, 1));
-    let conn = w.cp.connection(NAME).unwrap();
+    let conn = w.cp.connection(NAME).await.unwrap();
     let (client, c) = tokio_postgres::connect(&conn.uri, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -305,13 +306,13 @@ async fn assert_working(w: &World) {
 }
 
 /// Nothing of the database exists.
-fn assert_nothing(w: &World) {
+async fn assert_nothing(w: &World) {
     assert_eq!(groups(w.dir.path()), Vec::<String>::new(), "groups remain");
     // Its pair's room is free again.
-    let pool = w.cp.host_pool().unwrap();
+    let pool = w.cp.host_pool().await.unwrap();
     assert_eq!(pool[0].used.databases, 0, "{pool:?}");
     assert!(
-        w.cp.list_databases().unwrap().is_empty(),
+        w.cp.list_databases().await.unwrap().is_empty(),
         "catalog rows remain"
     );
     assert_eq!(
@@ -330,7 +331,7 @@ fn assert_nothing(w: &World) {
         "connection files remain"
     );
     assert_eq!(
-        w.cp.services().store.list_addresses().unwrap(),
+        w.cp.services().store.list_addresses().await.unwrap(),
         vec![],
         "addresses remain"
     );
@@ -382,6 +383,7 @@ impl SagaFixture for CreateFixture {
                 version: None,
                 size_gb: Some(1),
             })
+            .await
             .unwrap();
         World { dir, cp, rec }
     }
@@ -392,7 +394,7 @@ impl SagaFixture for CreateFixture {
         assert_working(w).await;
     }
     async fn assert_unchanged(&self, w: &World, _rec: &OperationRecord) {
-        assert_nothing(w);
+        assert_nothing(w).await;
     }
     async fn assert_failed_then_retry(&self, _w: &World, rec: &OperationRecord) {
         panic!(
@@ -419,14 +421,14 @@ impl SagaFixture for DeleteFixture {
     async fn setup(&self) -> World {
         let (dir, cp) = new_plane();
         create_db(&cp).await;
-        let (rec, _) = cp.accept_delete(NAME).unwrap();
+        let (rec, _) = cp.accept_delete(NAME).await.unwrap();
         World { dir, cp, rec }
     }
     async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
         run(&w.cp, &delete_saga(), w.rec.clone(), options, fp).await
     }
     async fn assert_done(&self, w: &World, _rec: &OperationRecord) {
-        assert_nothing(w);
+        assert_nothing(w).await;
     }
     async fn assert_unchanged(&self, w: &World, _rec: &OperationRecord) {
         assert_working(w).await;
@@ -434,14 +436,14 @@ impl SagaFixture for DeleteFixture {
     async fn assert_failed_then_retry(&self, w: &World, rec: &OperationRecord) {
         // Past the point of no return: the database shows the failure and
         // says how to finish; a new delete finishes.
-        if let Ok(db) = w.cp.get_database(NAME) {
+        if let Ok(db) = w.cp.get_database(NAME).await {
             assert_eq!(db.state, DatabaseState::Error, "{db:?}");
             assert!(
                 db.error.unwrap_or_default().contains("dbaas db delete"),
                 "{:?}",
                 rec.op.error
             );
-            let (retry, new) = w.cp.accept_delete(NAME).unwrap();
+            let (retry, new) = w.cp.accept_delete(NAME).await.unwrap();
             assert!(new);
             let done = run(
                 &w.cp,
@@ -458,7 +460,7 @@ impl SagaFixture for DeleteFixture {
                 done.op.error
             );
         }
-        assert_nothing(w);
+        assert_nothing(w).await;
     }
     async fn teardown(&self, w: World) {
         stop_engines(w.dir.path());
@@ -487,6 +489,7 @@ impl SagaFixture for SqlFixture {
                     database: None,
                 },
             )
+            .await
             .unwrap();
         World { dir, cp, rec }
     }
@@ -494,21 +497,21 @@ impl SagaFixture for SqlFixture {
         run(&w.cp, &sql_saga(), w.rec.clone(), options, fp).await
     }
     async fn assert_done(&self, w: &World, rec: &OperationRecord) {
-        let job = w.cp.get_sql_job(&rec.op.id).unwrap();
+        let job = w.cp.get_sql_job(&rec.op.id).await.unwrap();
         let out = job.output.expect("output stored");
         assert_eq!(out.statements[0].columns, vec!["seven"]);
         assert_eq!(out.statements[0].rows, vec![vec![Some("7".to_string())]]);
         assert_working(w).await;
     }
     async fn assert_unchanged(&self, w: &World, rec: &OperationRecord) {
-        assert!(w.cp.get_sql_job(&rec.op.id).unwrap().output.is_none());
+        assert!(w.cp.get_sql_job(&rec.op.id).await.unwrap().output.is_none());
         assert_working(w).await;
     }
     async fn assert_failed_then_retry(&self, w: &World, rec: &OperationRecord) {
         // A SQL job is not undone; the database is untouched by its
         // failure, and the job can be submitted again.
         assert_eq!(
-            w.cp.get_sql_job(&rec.op.id).unwrap().state,
+            w.cp.get_sql_job(&rec.op.id).await.unwrap().state,
             OperationState::Failed
         );
         assert_working(w).await;
@@ -520,6 +523,7 @@ impl SagaFixture for SqlFixture {
                     database: None,
                 },
             )
+            .await
             .unwrap();
         let done = run(
             &w.cp,
@@ -537,7 +541,7 @@ impl SagaFixture for SqlFixture {
 }
 
 async fn take_backup(cp: &ControlPlane) -> String {
-    let rec = cp.accept_backup(NAME).unwrap();
+    let rec = cp.accept_backup(NAME).await.unwrap();
     let id = rec.op.id.clone();
     let done = run(
         cp,
@@ -583,7 +587,7 @@ impl SagaFixture for BackupFixture {
     async fn setup(&self) -> World {
         let (dir, cp) = new_plane();
         create_db(&cp).await;
-        let rec = cp.accept_backup(NAME).unwrap();
+        let rec = cp.accept_backup(NAME).await.unwrap();
         World { dir, cp, rec }
     }
     async fn run(&self, w: &World, options: RunOptions, fp: &Failpoints) -> OperationRecord {
@@ -645,9 +649,9 @@ impl SagaFixture for RestoreFixture {
         run(&w.cp, &restore_saga(), w.rec.clone(), options, fp).await
     }
     async fn assert_done(&self, w: &World, _rec: &OperationRecord) {
-        let copy = w.cp.get_database(COPY).unwrap();
+        let copy = w.cp.get_database(COPY).await.unwrap();
         assert_eq!(copy.state, DatabaseState::Active);
-        let conn = w.cp.connection(COPY).unwrap();
+        let conn = w.cp.connection(COPY).await.unwrap();
         assert_eq!(conn.user, COPY);
         let (client, c) = tokio_postgres::connect(&conn.uri, tokio_postgres::NoTls)
             .await
@@ -662,7 +666,10 @@ impl SagaFixture for RestoreFixture {
         assert_eq!(postmasters(w.dir.path()), 2);
     }
     async fn assert_unchanged(&self, w: &World, _rec: &OperationRecord) {
-        assert!(w.cp.get_database(COPY).is_err(), "no restored database");
+        assert!(
+            w.cp.get_database(COPY).await.is_err(),
+            "no restored database"
+        );
         assert_eq!(
             entries(w.dir.path(), "volumes").len(),
             1,
@@ -672,7 +679,10 @@ impl SagaFixture for RestoreFixture {
             entries(w.dir.path(), "connections"),
             vec![format!("{NAME}.yml")]
         );
-        assert_eq!(w.cp.services().store.list_addresses().unwrap().len(), 1);
+        assert_eq!(
+            w.cp.services().store.list_addresses().await.unwrap().len(),
+            1
+        );
         assert_working(w).await;
     }
     async fn assert_failed_then_retry(&self, _w: &World, rec: &OperationRecord) {

@@ -114,8 +114,14 @@ impl<C: Send + Sync> SagaDef<C> {
 }
 
 /// Where the engine persists the operation after every transition.
+///
+/// When a save fails the saga stops where it is, with nothing more done
+/// and nothing marked failed: the log still holds the last saved state,
+/// from which the operation is resumed (at the next start of the agent,
+/// or by the next leader when this agent's writes were fenced off).
+#[async_trait]
 pub trait SagaLog: Send + Sync {
-    fn save(&self, record: &OperationRecord) -> Result<(), String>;
+    async fn save(&self, record: &OperationRecord) -> Result<(), String>;
 }
 
 /// Options for exercising sagas in tests; production uses the default.
@@ -136,9 +142,9 @@ pub struct Executor<'a, C: Send + Sync> {
 }
 
 impl<C: Send + Sync> Executor<'_, C> {
-    fn save(&self, rec: &mut OperationRecord) -> Result<(), StepError> {
+    async fn save(&self, rec: &mut OperationRecord) -> Result<(), StepError> {
         rec.op.updated_at = Utc::now();
-        self.log.save(rec).map_err(|e| {
+        self.log.save(rec).await.map_err(|e| {
             StepError::new(format!("could not record progress in the state store: {e}"))
         })
     }
@@ -168,7 +174,7 @@ impl<C: Send + Sync> Executor<'_, C> {
             OperationState::Pending | OperationState::Running => {}
         }
         rec.op.state = OperationState::Running;
-        self.save(&mut rec)?;
+        self.save(&mut rec).await?;
 
         for i in 0..saga.steps.len() {
             let step = &saga.steps[i];
@@ -185,7 +191,7 @@ impl<C: Send + Sync> Executor<'_, C> {
                 rec.op.steps[i].state = StepState::Running;
                 rec.op.steps[i].started_at = Some(Utc::now());
                 rec.op.steps[i].error = None;
-                self.save(&mut rec)?;
+                self.save(&mut rec).await?;
                 self.run_step(saga, step.as_ref(), &rec).await
             };
             match result {
@@ -193,7 +199,7 @@ impl<C: Send + Sync> Executor<'_, C> {
                     rec.outputs.insert(step.name().to_string(), output);
                     rec.op.steps[i].state = StepState::Done;
                     rec.op.steps[i].finished_at = Some(Utc::now());
-                    self.save(&mut rec)?;
+                    self.save(&mut rec).await?;
                     self.failpoints.crash_point(saga.name, step.name(), "after");
                 }
                 Err(e) => {
@@ -208,10 +214,10 @@ impl<C: Send + Sync> Executor<'_, C> {
                         .any(|(s, r)| !s.reversible() && r.state != StepState::Pending);
                     if past_no_return {
                         rec.op.state = OperationState::Failed;
-                        self.save(&mut rec)?;
+                        self.save(&mut rec).await?;
                     } else {
                         rec.op.state = OperationState::Unwinding;
-                        self.save(&mut rec)?;
+                        self.save(&mut rec).await?;
                         self.unwind(saga, &mut rec).await?;
                     }
                     return Ok(rec);
@@ -219,7 +225,7 @@ impl<C: Send + Sync> Executor<'_, C> {
             }
         }
         rec.op.state = OperationState::Succeeded;
-        self.save(&mut rec)?;
+        self.save(&mut rec).await?;
         Ok(rec)
     }
 
@@ -250,7 +256,7 @@ impl<C: Send + Sync> Executor<'_, C> {
             }
             let step = &saga.steps[i];
             rec.op.steps[i].state = StepState::Undoing;
-            self.save(rec)?;
+            self.save(rec).await?;
             self.failpoints.crash_point(saga.name, step.name(), "undo");
             let ctx = StepCtx { record: rec };
             let mut result = step.undo(self.ctx, &ctx).await;
@@ -268,15 +274,15 @@ impl<C: Send + Sync> Executor<'_, C> {
                 ));
                 // The operation stays unwinding: whoever runs it retries
                 // later, and so does the next start of the agent.
-                self.save(rec)?;
+                self.save(rec).await?;
                 return Ok(());
             }
             rec.op.steps[i].state = StepState::Undone;
             rec.op.steps[i].finished_at = Some(Utc::now());
-            self.save(rec)?;
+            self.save(rec).await?;
         }
         rec.op.state = OperationState::Unwound;
-        self.save(rec)?;
+        self.save(rec).await?;
         Ok(())
     }
 }
@@ -299,8 +305,9 @@ mod tests {
         fail_undo: Mutex<bool>,
     }
 
+    #[async_trait]
     impl SagaLog for World {
-        fn save(&self, r: &OperationRecord) -> Result<(), String> {
+        async fn save(&self, r: &OperationRecord) -> Result<(), String> {
             self.saved.lock().unwrap().push(r.clone());
             Ok(())
         }
