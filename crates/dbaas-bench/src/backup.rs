@@ -31,8 +31,9 @@
 //! of the target's file system returns, because pgBackRest and dbaas fsync
 //! what they restore and tar does not:
 //! * **dbaas**: `dbaas_backup::restore` (parallelism 4) of the backup just
-//!   taken at each level: segments downloaded ahead, decompressed and
-//!   parsed on one thread, files written and fsynced by a pool.
+//!   taken at each level: segments streamed in (downloaded ahead),
+//!   decompressed and parsed on one thread, files written by a pool (large
+//!   ones with direct I/O), all made durable by one syncfs.
 //! * **pgBackRest**: `pgbackrest restore` of its latest backup.
 //! * **limit**: `zstd -dc FILE | tar -x` of a local compressed copy of a
 //!   base backup (`pg_basebackup | zstd -1 -T2`, made once, untimed).
