@@ -17,7 +17,7 @@ mod nomad_sim;
 
 use std::sync::Arc;
 
-use common::{connect, Agent};
+use common::{workflow, Agent};
 use dbaas_model::*;
 use nomad_sim::{PostgresTasks, Sim, SimNode, SimOptions};
 
@@ -149,116 +149,11 @@ async fn create_use_run_sql_delete_through_nomad_leaves_nothing() {
         "{allocs:?}"
     );
 
-    // The credentials work, over the network address handed out.
-    let conn = c.connection("orders").await.unwrap();
-    assert_eq!(conn.database, "orders");
-    assert_eq!(conn.user, "orders");
+    let (conn, pg) = workflow::use_it_as_its_owner(&agent, "orders").await;
     assert_eq!(conn.port, port);
-    assert!(conn.password.len() >= 24);
-    let pg = connect(&conn).await;
-    pg.batch_execute("CREATE TABLE items (id int PRIMARY KEY, label text); INSERT INTO items VALUES (1, 'one'), (2, NULL);")
-        .await
-        .unwrap();
-    let rows = pg
-        .query("SELECT label FROM items ORDER BY id", &[])
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].get::<_, Option<String>>(0).as_deref(), Some("one"));
     // Unlike the local mode, the simulated engine trusts loopback
     // connections (see `nomad_sim`): neither a wrong password nor the
     // superuser over the network is refused here.
-
-    // The connection file a git-ops repository keeps says the same.
-    let yaml = std::fs::read_to_string(agent.data_dir().join("connections/orders.yml")).unwrap();
-    assert!(yaml.contains(&format!("uri: {}", conn.uri)), "{yaml}");
-    assert!(
-        yaml.contains(&format!("password: {}", conn.password)),
-        "{yaml}"
-    );
-
-    // An admin SQL job through the API returns the rows, with notices.
-    let job_op = c
-        .submit_sql(
-            "orders",
-            &SqlJobRequest {
-                sql: "DO $$ BEGIN RAISE NOTICE 'counting'; END $$; SELECT id, label FROM items ORDER BY id".into(),
-                database: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(job_op.kind, OperationKind::RunSql);
-    let done = agent.wait(&job_op.id).await;
-    assert_eq!(done.state, OperationState::Succeeded, "{done:?}");
-    let sql_job = c.get_sql_job(&job_op.id).await.unwrap();
-    let out = sql_job.output.expect("output captured");
-    let select = out.statements.last().unwrap();
-    assert_eq!(select.columns, vec!["id", "label"]);
-    assert_eq!(
-        select.rows,
-        vec![
-            vec![Some("1".to_string()), Some("one".to_string())],
-            vec![Some("2".to_string()), None]
-        ]
-    );
-    assert_eq!(out.notices.len(), 1);
-    assert_eq!(out.notices[0].message, "counting");
-
-    // A failing job reports the server's SQLSTATE.
-    let bad = c
-        .submit_sql(
-            "orders",
-            &SqlJobRequest {
-                sql: "SELECT * FROM missing_table".into(),
-                database: None,
-            },
-        )
-        .await
-        .unwrap();
-    let bad_done = agent.wait(&bad.id).await;
-    assert_eq!(bad_done.state, OperationState::Failed);
-    let bad_job = c.get_sql_job(&bad.id).await.unwrap();
-    assert_eq!(bad_job.output.unwrap().error.unwrap().sqlstate, "42P01");
-
-    // Jobs run as the owner, not as a superuser.
-    let who = c
-        .submit_sql(
-            "orders",
-            &SqlJobRequest {
-                sql: "SELECT current_user, usesuper FROM pg_user WHERE usename = current_user"
-                    .into(),
-                database: None,
-            },
-        )
-        .await
-        .unwrap();
-    agent.wait(&who.id).await;
-    let who = c.get_sql_job(&who.id).await.unwrap().output.unwrap();
-    assert_eq!(
-        who.statements[0].rows[0],
-        vec![Some("orders".to_string()), Some("f".to_string())]
-    );
-
-    // The owner's password is in no log: not the agent's, not the engine's.
-    assert!(
-        !agent.log().contains(&conn.password),
-        "the agent logged the password"
-    );
-    for vol in agent.dir_entries("volumes") {
-        let engine_log = std::fs::read_to_string(
-            agent
-                .data_dir()
-                .join("volumes")
-                .join(vol)
-                .join("postgres.log"),
-        )
-        .unwrap_or_default();
-        assert!(
-            !engine_log.contains(&conn.password),
-            "the engine logged the password"
-        );
-    }
     // Nor is the superuser's, which the job reads from its variable.
     let var = sim
         .variable(&format!("nomad/jobs/{job_id}"))
