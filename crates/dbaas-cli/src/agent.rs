@@ -22,6 +22,9 @@ pub struct AgentArgs {
     /// Address of the REST API, e.g. 127.0.0.1:4680 (port 0 picks a free port); overrides the configuration.
     #[arg(long)]
     listen: Option<String>,
+    /// Where to write the API's URL once it listens (default DATA_DIR/agent.addr).
+    #[arg(long)]
+    address_file: Option<PathBuf>,
 }
 
 fn default_dev_dir() -> PathBuf {
@@ -75,19 +78,24 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     .map_err(|e| anyhow!(e))?;
 
-    let store = dbaas_store::Store::open(&data_dir.join("state.redb")).map_err(|e| anyhow!(e))?;
-    let services =
-        dbaas_control::build(&cfg, std::sync::Arc::new(store)).map_err(|e| anyhow!(e))?;
-    let runtime = services.drivers.runtime.clone();
-    let cp = ControlPlane::new(services, failpoints);
-
+    // The API's address first: with a consul block it is what the other
+    // agents name for this one when it leads.
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    // Unfinished operations resume at once. Templates are prepared beside
-    // them: the runtime serialises template preparation, so a create that
-    // needs one waits for it instead of racing it.
+    // The state: the redb file in the data directory (opened once, shared
+    // by the control plane and the local address pool), or Consul with
+    // leader election.
+    let state = dbaas_control::state::open(&cfg, &addr.to_string()).map_err(|e| anyhow!(e))?;
+    let services = dbaas_control::build(&cfg, state.store.clone()).map_err(|e| anyhow!(e))?;
+    let runtime = services.drivers.runtime.clone();
+    let cp = ControlPlane::with_role(services, failpoints, state.role.clone());
+
+    // Unfinished operations resume at once (or when this agent becomes
+    // the leader). Templates are prepared beside them: the runtime
+    // serialises template preparation, so a create that needs one waits
+    // for it instead of racing it.
     cp.start().await.map_err(|e| anyhow!(e))?;
     tokio::spawn(async move {
         if let Err(e) = runtime.prepare().await {
@@ -98,9 +106,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let url = format!("http://{addr}");
     // Tests and scripts that start the agent on port 0 read the address here.
     // Written whole or not at all: a reader never sees half an address.
-    let tmp = data_dir.join("agent.addr.tmp");
+    let addr_file = args
+        .address_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("agent.addr"));
+    let mut tmp = addr_file.clone().into_os_string();
+    tmp.push(".tmp");
     std::fs::write(&tmp, format!("{url}\n"))?;
-    std::fs::rename(&tmp, data_dir.join("agent.addr"))?;
+    std::fs::rename(&tmp, &addr_file)?;
     tracing::info!(address = %url, data_dir = %data_dir.display(), "dbaas agent listening");
     eprintln!(
         "dbaas agent listening on {url} (data in {})",
@@ -110,6 +123,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     axum::serve(listener, dbaas_api::router(cp))
         .with_graceful_shutdown(shutdown())
         .await?;
+    if let Some(election) = state.election {
+        // Another agent may take over at once (a release has no lock-delay).
+        election.resign().await;
+    }
     tracing::info!("dbaas agent stopped; engines keep running and are adopted at the next start");
     Ok(())
 }

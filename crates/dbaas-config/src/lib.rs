@@ -58,6 +58,22 @@
 //!   }
 //! }
 //! ```
+//!
+//! With a `consul` block the agent keeps the control plane's state in
+//! Consul's KV store instead of its redb file, and several agents of one
+//! cluster elect one leader, which alone runs operations; the others
+//! answer reads and refuse changes, naming the leader. Consul is found the
+//! way the `consul` command finds it (`CONSUL_HTTP_ADDR`,
+//! `CONSUL_HTTP_TOKEN`, `CONSUL_CACERT`, ...); the block's settings win:
+//!
+//! ```hcl
+//! consul {
+//!   address = "https://consul.internal:8501"   # default: CONSUL_HTTP_ADDR, else http://127.0.0.1:8500
+//!   prefix  = "dbaas"                          # keys under PREFIX/CLUSTER/
+//!   cluster = "prod-1"
+//!   advertise = "http://10.0.0.5:4680"         # default: http:// and the address the API listens on
+//! }
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +99,9 @@ pub struct AgentConfig {
     /// Engines as Nomad jobs.
     #[serde(default)]
     pub nomad: Option<NomadConfig>,
+    /// The state in Consul, with leader election among the agents.
+    #[serde(default)]
+    pub consul: Option<ConsulConfig>,
     /// Databases as Pacemaker resource groups.
     #[serde(default)]
     pub pacemaker: Option<PacemakerConfig>,
@@ -258,6 +277,200 @@ impl std::fmt::Debug for NomadConfig {
             .field("fetch_image", &self.fetch_image)
             .field("object_store_url", &self.object_store_url)
             .finish()
+    }
+}
+
+/// Where the control plane's state lives when several agents share it:
+/// Consul's KV store under `<prefix>/<cluster>/`, written only by the
+/// elected leader (the `consul` block; without it, the agent's own redb
+/// file, and the agent always leads).
+///
+/// The connection follows the `consul` command's environment:
+/// `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (or `_FILE`), `CONSUL_CACERT`,
+/// `CONSUL_NAMESPACE`, `CONSUL_DATACENTER` (and
+/// `CONSUL_CLIENT_CERT`/`CONSUL_CLIENT_KEY`); a setting given here wins
+/// over its variable.
+///
+/// ```hcl
+/// consul {
+///   address             = "https://consul.internal:8501"
+///   ca_cert             = "/etc/dbaas/consul-ca.pem"
+///   prefix              = "dbaas"
+///   cluster             = "prod-1"
+///   session_ttl_seconds = 15
+///   lock_delay_seconds  = 15
+/// }
+/// ```
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsulConfig {
+    /// Consul's HTTP address (instead of `CONSUL_HTTP_ADDR`).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// ACL token (instead of `CONSUL_HTTP_TOKEN`); better kept in the
+    /// environment than in this file.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// PEM file of the CA that signed Consul's certificate (instead of
+    /// `CONSUL_CACERT`).
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// Namespace (Consul Enterprise; instead of `CONSUL_NAMESPACE`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Datacenter (instead of `CONSUL_DATACENTER`).
+    #[serde(default)]
+    pub datacenter: Option<String>,
+    /// The first segments of every key (default `dbaas`).
+    #[serde(default = "default_consul_prefix")]
+    pub prefix: String,
+    /// The cluster's name: the agents sharing one state (default
+    /// `default`).
+    #[serde(default = "default_consul_cluster")]
+    pub cluster: String,
+    /// This agent's id in the election (default: the host name and a
+    /// random suffix, new at each start).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// The URL followers name for the leader's API (default: `http://`
+    /// and the address the API listens on).
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// The leader's session TTL: a leader that stops renewing loses the
+    /// lock once Consul expires it (Consul accepts 10 s to 24 h).
+    #[serde(default = "default_consul_ttl")]
+    pub session_ttl_seconds: u64,
+    /// Consul's lock-delay: after a leader's session ends, nobody takes the
+    /// lock for this long, so the old leader's in-flight work stops first.
+    #[serde(default = "default_consul_ttl")]
+    pub lock_delay_seconds: u64,
+}
+
+fn default_consul_prefix() -> String {
+    "dbaas".into()
+}
+
+fn default_consul_cluster() -> String {
+    "default".into()
+}
+
+fn default_consul_ttl() -> u64 {
+    15
+}
+
+// Written by hand so the token never reaches a log line.
+impl std::fmt::Debug for ConsulConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsulConfig")
+            .field("address", &self.address)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca_cert", &self.ca_cert)
+            .field("namespace", &self.namespace)
+            .field("datacenter", &self.datacenter)
+            .field("prefix", &self.prefix)
+            .field("cluster", &self.cluster)
+            .field("agent_id", &self.agent_id)
+            .field("advertise", &self.advertise)
+            .field("session_ttl_seconds", &self.session_ttl_seconds)
+            .field("lock_delay_seconds", &self.lock_delay_seconds)
+            .finish()
+    }
+}
+
+impl ConsulConfig {
+    /// Checks the block; errors name the key and say what to do.
+    fn check(&self) -> Result<(), String> {
+        let http = |key: &str, a: &str, example: &str, env: &str| {
+            let rest = a
+                .strip_prefix("http://")
+                .or_else(|| a.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                Err(format!(
+                    "consul.{key} = {a:?}: give an HTTP address with its scheme, e.g. \"{example}\"{env}"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(a) = &self.address {
+            http(
+                "address",
+                a,
+                "https://consul.internal:8501",
+                " (or leave it out to use CONSUL_HTTP_ADDR)",
+            )?;
+        }
+        if let Some(a) = &self.advertise {
+            http(
+                "advertise",
+                a,
+                "http://10.0.0.5:4680",
+                " (or leave it out to use the address the API listens on)",
+            )?;
+        }
+        for (key, v, env) in [
+            ("token", &self.token, "CONSUL_HTTP_TOKEN"),
+            ("namespace", &self.namespace, "CONSUL_NAMESPACE"),
+            ("datacenter", &self.datacenter, "CONSUL_DATACENTER"),
+        ] {
+            if let Some(v) = v {
+                if v.trim().is_empty() || v.chars().any(char::is_control) {
+                    return Err(format!(
+                        "consul.{key} is empty or holds control characters: give a value, or leave the key out to use {env}"
+                    ));
+                }
+            }
+        }
+        if self
+            .ca_cert
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(
+                "consul.ca_cert is empty: give the path of a PEM file, or leave it out to use CONSUL_CACERT"
+                    .into(),
+            );
+        }
+        let word = |s: &str, slash: bool| {
+            !s.is_empty()
+                && !s.starts_with('/')
+                && !s.ends_with('/')
+                && !s.contains("//")
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || (slash && c == '/'))
+        };
+        if !word(&self.prefix, true) {
+            return Err(format!(
+                "consul.prefix = {:?}: use words of letters, digits, '.', '_', '-' separated by '/', e.g. \"dbaas\"",
+                self.prefix
+            ));
+        }
+        if !word(&self.cluster, false) {
+            return Err(format!(
+                "consul.cluster = {:?}: use one word of letters, digits, '.', '_', '-', e.g. \"prod-1\"",
+                self.cluster
+            ));
+        }
+        if let Some(id) = &self.agent_id {
+            if !word(id, false) {
+                return Err(format!(
+                    "consul.agent_id = {id:?}: use one word of letters, digits, '.', '_', '-' (or leave it out)"
+                ));
+            }
+        }
+        if self.session_ttl_seconds == 0 || self.session_ttl_seconds > 86_400 {
+            return Err(format!(
+                "consul.session_ttl_seconds = {}: give 10 to 86400 (Consul's limits)",
+                self.session_ttl_seconds
+            ));
+        }
+        if self.lock_delay_seconds > 60 {
+            return Err(format!(
+                "consul.lock_delay_seconds = {}: give at most 60 (Consul's limit)",
+                self.lock_delay_seconds
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -817,6 +1030,7 @@ impl AgentConfig {
             local: LocalConfig::default(),
             openstack: None,
             nomad: None,
+            consul: None,
             pacemaker: None,
             engine: default_engines(),
             sql: SqlConfig::default(),
@@ -907,6 +1121,9 @@ impl AgentConfig {
                         .into(),
                 );
             }
+        }
+        if let Some(consul) = &self.consul {
+            consul.check()?;
         }
         offered("drivers.ha", &self.drivers.ha, &["none", "pacemaker"])?;
         if self.drivers.ha == "pacemaker" {
@@ -1098,6 +1315,62 @@ mod tests {
         assert!(e.contains("host_pair"), "{e}");
         // The pairs may come from Heat stacks instead (with their cloud).
         nomad("host_pair_stacks = [\"pair-1\"]\nopenstack {\n}\nnomad {\n}\n").unwrap();
+    }
+
+    #[test]
+    fn a_consul_block_names_the_cluster_and_overrides_the_environment() {
+        let cfg = AgentConfig::parse("data_dir = \"/x\"\nconsul {\n}\n").unwrap();
+        let c = cfg.consul.unwrap();
+        assert_eq!(
+            (c.prefix.as_str(), c.cluster.as_str()),
+            ("dbaas", "default")
+        );
+        assert_eq!((c.session_ttl_seconds, c.lock_delay_seconds), (15, 15));
+        assert_eq!((c.address, c.token), (None, None));
+
+        let cfg = AgentConfig::parse(
+            "data_dir = \"/x\"\nconsul {\n  address = \"https://consul.internal:8501\"\n  token = \"secret-token\"\n  ca_cert = \"/etc/ca.pem\"\n  prefix = \"teams/db\"\n  cluster = \"prod-1\"\n  agent_id = \"agent-a\"\n  advertise = \"http://10.0.0.5:4680\"\n  session_ttl_seconds = 10\n  lock_delay_seconds = 5\n}\n",
+        )
+        .unwrap();
+        cfg.check().unwrap();
+        let c = cfg.consul.unwrap();
+        assert_eq!(c.address.as_deref(), Some("https://consul.internal:8501"));
+        assert_eq!(c.ca_cert, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(
+            (c.prefix.as_str(), c.cluster.as_str()),
+            ("teams/db", "prod-1")
+        );
+        assert_eq!(c.advertise.as_deref(), Some("http://10.0.0.5:4680"));
+        assert_eq!((c.session_ttl_seconds, c.lock_delay_seconds), (10, 5));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("secret-token") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+
+        let bad = |block: &str| {
+            AgentConfig::parse(&format!("data_dir = \"/x\"\nconsul {{\n{block}\n}}\n"))
+                .and_then(|c| c.check())
+                .unwrap_err()
+        };
+        let e = bad("address = \"consul.internal:8500\"");
+        assert!(
+            e.contains("consul.address") && e.contains("CONSUL_HTTP_ADDR"),
+            "{e}"
+        );
+        let e = bad("cluster = \"a/b\"");
+        assert!(e.contains("consul.cluster"), "{e}");
+        let e = bad("prefix = \"/dbaas\"");
+        assert!(e.contains("consul.prefix"), "{e}");
+        let e = bad("session_ttl_seconds = 0");
+        assert!(e.contains("consul.session_ttl_seconds"), "{e}");
+        let e = bad("token = \"\"");
+        assert!(
+            e.contains("consul.token") && e.contains("CONSUL_HTTP_TOKEN"),
+            "{e}"
+        );
+        let e = bad("colour = \"blue\"");
+        assert!(e.contains("colour"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Leader election among two and three agents on one simulated Consul.
 
 mod common;
-mod sim;
+use dbaas_consul_sim as sim;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! survive lost answers.
 
 mod common;
-mod sim;
+use dbaas_consul_sim as sim;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,6 +17,7 @@ pub mod ha;
 pub mod placement;
 pub mod render;
 mod services;
+pub mod state;
 mod workflows;
 
 use std::collections::HashMap;
@@ -25,10 +26,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
+use dbaas_consul_store::Role;
 use dbaas_model::*;
 use dbaas_saga::{Executor, Failpoints, RunOptions, SagaDef};
 use dbaas_store::{StateStore, StoreError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub use services::{resolve_host_pair_stacks, Drivers, Services, Settings};
 pub use workflows::{
@@ -45,7 +47,15 @@ pub fn build(
 }
 
 fn store_err(e: StoreError) -> ApiError {
-    ApiError::internal(e)
+    match e {
+        // Leadership moved while the request was being recorded; nothing
+        // was written. Another agent leads (or will in a moment).
+        StoreError::Fenced(_) => ApiError::new(
+            ErrorCode::Unavailable,
+            "this agent stopped leading its cluster while recording the request, so nothing was recorded; send it again (an agent that does not lead names the one that does)",
+        ),
+        e => ApiError::internal(e),
+    }
 }
 
 /// The control plane. Cheap to clone.
@@ -56,6 +66,9 @@ pub struct ControlPlane {
 
 struct Inner {
     svc: Services,
+    /// This agent's role in its cluster: only the leader runs operations
+    /// and the supervisor, and accepts changes.
+    role: watch::Receiver<Role>,
     failpoints: Failpoints,
     create: SagaDef<Services>,
     delete: SagaDef<Services>,
@@ -87,10 +100,21 @@ fn new_password() -> String {
 }
 
 impl ControlPlane {
+    /// A control plane that always leads (the agent alone with its state).
     pub fn new(svc: Services, failpoints: Failpoints) -> ControlPlane {
+        Self::with_role(svc, failpoints, state::sole_leader())
+    }
+
+    /// A control plane that acts only while `role` says it leads.
+    pub fn with_role(
+        svc: Services,
+        failpoints: Failpoints,
+        role: watch::Receiver<Role>,
+    ) -> ControlPlane {
         ControlPlane {
             inner: Arc::new(Inner {
                 svc,
+                role,
                 failpoints,
                 create: create_saga(),
                 delete: delete_saga(),
@@ -113,8 +137,87 @@ impl ControlPlane {
         &self.inner.svc
     }
 
-    /// Resumes every unfinished operation and starts the supervisor.
+    /// This agent's role now.
+    pub fn role(&self) -> Role {
+        self.inner.role.borrow().clone()
+    }
+
+    /// Whether this agent leads its cluster (always, alone with its state).
+    pub fn is_leader(&self) -> bool {
+        self.inner.role.borrow().is_leader()
+    }
+
+    /// Refuses a change on an agent that does not lead, naming the leader.
+    fn require_leader(&self) -> Result<(), ApiError> {
+        match &*self.inner.role.borrow() {
+            Role::Leader(_) => Ok(()),
+            Role::Follower {
+                leader: Some(leader),
+            } => Err(ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "this agent does not lead its cluster; the leader is {} at {}: send changes there (dbaas --address {} ...)",
+                    leader.id, leader.address, leader.address
+                ),
+            )),
+            Role::Follower { leader: None } => Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "no agent leads the cluster right now (an election is under way, or Consul cannot be reached); send the change again in a few seconds",
+            )),
+        }
+    }
+
+    /// Starts following the leadership: whenever this agent becomes leader
+    /// (a new generation) it resumes every unfinished operation, and the
+    /// supervisor works while it leads. When it already leads (alone with
+    /// its state), the unfinished operations are queued before this
+    /// returns.
     pub async fn start(&self) -> Result<(), String> {
+        let mut role = self.inner.role.clone();
+        let first = role.borrow_and_update().clone();
+        let mut led = None;
+        if let Role::Leader(fence) = &first {
+            self.resume_unfinished().await?;
+            led = Some(fence.generation);
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.follow_leadership(role, led).await });
+        let me = self.clone();
+        tokio::spawn(async move { me.supervise().await });
+        Ok(())
+    }
+
+    async fn follow_leadership(&self, mut role: watch::Receiver<Role>, mut led: Option<u64>) {
+        while role.changed().await.is_ok() {
+            let now = role.borrow_and_update().clone();
+            match now {
+                Role::Leader(fence) if led != Some(fence.generation) => {
+                    tracing::info!(
+                        generation = fence.generation,
+                        "this agent leads its cluster; resuming unfinished operations"
+                    );
+                    led = Some(fence.generation);
+                    while let Err(e) = self.resume_unfinished().await {
+                        tracing::warn!(error = %e, "cannot list unfinished operations; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        if self.inner.role.borrow().generation() != led {
+                            break;
+                        }
+                    }
+                }
+                Role::Leader(_) => {}
+                Role::Follower { leader } => {
+                    if led.take().is_some() {
+                        tracing::warn!(leader = ?leader, "this agent no longer leads its cluster; it starts no new work, and the leader resumes what was in flight");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues every unfinished operation (at start, or on becoming
+    /// leader).
+    async fn resume_unfinished(&self) -> Result<(), String> {
         let ops = self
             .inner
             .svc
@@ -126,8 +229,6 @@ impl ControlPlane {
             tracing::info!(op = %rec.op.id, kind = rec.op.kind.as_str(), target = %rec.op.target, state = ?rec.op.state, "resuming operation");
             self.enqueue(&rec.op.target, rec.op.id.clone());
         }
-        let me = self.clone();
-        tokio::spawn(async move { me.supervise().await });
         Ok(())
     }
 
@@ -171,6 +272,12 @@ impl ControlPlane {
     /// Runs one operation to a finished state and applies its outcome to
     /// its database.
     async fn run_operation(&self, id: &str) {
+        if !self.is_leader() {
+            // The leader runs it (resuming from the store); so does this
+            // agent if it leads again.
+            tracing::info!(op = id, "not leading: operation left to the leader");
+            return;
+        }
         let svc = &self.inner.svc;
         let mut rec = match svc.store.get_operation(id).await {
             Ok(Some(r)) => r,
@@ -347,6 +454,7 @@ impl ControlPlane {
         &self,
         req: CreateDatabaseRequest,
     ) -> Result<OperationRecord, ApiError> {
+        self.require_leader()?;
         validate_name(&req.name)?;
         let svc = &self.inner.svc;
         let engine = req.engine.clone().unwrap_or_else(|| "postgresql".into());
@@ -472,6 +580,9 @@ impl ControlPlane {
     /// only after its resources, so nothing of a create or delete in
     /// flight can look orphaned.
     pub async fn doctor(&self, fix: bool) -> Result<DoctorReport, ApiError> {
+        if fix {
+            self.require_leader()?;
+        }
         let svc = &self.inner.svc;
         let unavailable =
             |e: dbaas_drivers::DriverError| ApiError::new(ErrorCode::Unavailable, e.to_string());
@@ -577,6 +688,7 @@ impl ControlPlane {
     /// The accepting half of [`delete_database`], without queueing: the
     /// operation, and whether it is new (false: a delete already under way).
     pub async fn accept_delete(&self, name: &str) -> Result<(OperationRecord, bool), ApiError> {
+        self.require_leader()?;
         let db = self.find_record(name).await?;
         let store = &self.inner.svc.store;
         let ops = store.list_operations().await.map_err(store_err)?;
@@ -615,6 +727,7 @@ impl ControlPlane {
         name: &str,
         req: ResizeDatabaseRequest,
     ) -> Result<OperationRecord, ApiError> {
+        self.require_leader()?;
         validate_name(name)?;
         let size_gb = validate_size_gb(Some(req.size_gb))?;
         let db = self.find_record(name).await?;
@@ -674,6 +787,7 @@ impl ControlPlane {
         name: &str,
         req: SqlJobRequest,
     ) -> Result<OperationRecord, ApiError> {
+        self.require_leader()?;
         // The name first: without a `database` field it is also the
         // PostgreSQL database, whose error would blame a field not sent.
         validate_name(name)?;
@@ -742,6 +856,7 @@ impl ControlPlane {
         name: &str,
         policy: BackupPolicy,
     ) -> Result<Database, ApiError> {
+        self.require_leader()?;
         validate_name(name)?;
         validate_backup_policy(&policy)?;
         let empty = policy == BackupPolicy::default();
@@ -915,6 +1030,7 @@ impl ControlPlane {
     }
 
     pub async fn accept_backup(&self, name: &str) -> Result<OperationRecord, ApiError> {
+        self.require_leader()?;
         let db = self.find_record(name).await?;
         if matches!(db.state, DatabaseState::Deleting | DatabaseState::Error) {
             return Err(ApiError::conflict(format!(
@@ -1020,6 +1136,7 @@ impl ControlPlane {
     }
 
     pub async fn accept_verify(&self, id: &str) -> Result<OperationRecord, ApiError> {
+        self.require_leader()?;
         let (name, m) = self.find_backup(id).await?;
         let rec = Self::new_operation(
             OperationKind::VerifyBackup,
@@ -1044,6 +1161,7 @@ impl ControlPlane {
     }
 
     pub async fn accept_delete_backup(&self, id: &str) -> Result<OperationRecord, ApiError> {
+        self.require_leader()?;
         let (_, m) = self.find_backup(id).await?;
         let rec = Self::new_operation(
             OperationKind::DeleteBackup,
@@ -1080,6 +1198,7 @@ impl ControlPlane {
         name: &str,
         req: RestoreDatabaseRequest,
     ) -> Result<OperationRecord, ApiError> {
+        self.require_leader()?;
         validate_name(name)?;
         validate_name(&req.from).map_err(|mut e| {
             e.field = Some("from".into());
@@ -1264,7 +1383,11 @@ impl ControlPlane {
     async fn supervise(&self) {
         let interval = self.inner.svc.settings.supervise_interval;
         loop {
-            self.supervise_once().await;
+            // Only the leader supervises: a follower's view of the engines
+            // would fight the leader's.
+            if self.is_leader() {
+                self.supervise_once().await;
+            }
             tokio::time::sleep(interval).await;
         }
     }
@@ -1398,7 +1521,9 @@ impl ControlPlane {
         let Some(timeout) = svc.settings.archive_timeout else {
             return;
         };
-        let access = svc.drivers.runtime.admin_access(spec);
+        let Ok(access) = svc.drivers.runtime.admin_access(spec).await else {
+            return;
+        };
         let Ok(file) = dbaas_postgres::last_written_wal_file(&access).await else {
             return;
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use dbaas_consul_store::{ElectionConfig, Keys, LeaderElection, Role};
 use tokio::sync::watch;
 
-use crate::sim::Sim;
+use dbaas_consul_sim::Sim;
 
 /// A generous bound for "eventually": far above the TTLs and lock-delays
 /// used here, so only a real failure hits it.
