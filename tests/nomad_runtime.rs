@@ -74,6 +74,7 @@ async fn create_use_run_sql_delete_through_nomad_leaves_nothing() {
         driver: Some(tasks.clone()),
     })
     .await;
+    tasks.attach(sim.clone());
     let port = free_port();
     let mut agent = nomad_agent(&sim, port);
     let c = agent.client.clone();
@@ -151,9 +152,31 @@ async fn create_use_run_sql_delete_through_nomad_leaves_nothing() {
 
     let (conn, pg) = workflow::use_it_as_its_owner(&agent, "orders").await;
     assert_eq!(conn.port, port);
-    // Unlike the local mode, the simulated engine trusts loopback
-    // connections (see `nomad_sim`): neither a wrong password nor the
-    // superuser over the network is refused here.
+    // The engine asks every network client for its password: the
+    // superuser without the one in its variable, or the owner with a
+    // wrong one, is refused.
+    for uri in [
+        format!("postgres://postgres@{}:{}/postgres", conn.host, conn.port),
+        format!(
+            "postgres://orders:wrong-password@{}:{}/orders",
+            conn.host, conn.port
+        ),
+    ] {
+        let err = tokio_postgres::connect(&uri, tokio_postgres::NoTls)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{uri} was let in"));
+        // The server asked for a password: either the client had none to
+        // give ("password missing") or the server refused the one given.
+        let msg = err
+            .as_db_error()
+            .map(|e| e.message().to_string())
+            .unwrap_or_else(|| format!("{err:?}"));
+        assert!(
+            msg.contains("password authentication failed") || msg.contains("password missing"),
+            "{uri}: {msg}"
+        );
+    }
     // Nor is the superuser's, which the job reads from its variable.
     let var = sim
         .variable(&format!("nomad/jobs/{job_id}"))

@@ -13,12 +13,13 @@
 //! - a stop sends the task's `kill_signal` and waits for the exit, then
 //!   kills after its `kill_timeout`.
 //!
-//! Client authentication is the image's (`host all all all scram-sha-256`)
-//! except from loopback, which is trusted: the agent administers a
-//! Nomad-run engine over TCP at its endpoint (as the superuser, and runs
-//! SQL jobs as the owner) through `EngineRuntime::admin_access`, whose
-//! `AdminAccess` carries no password yet, and every test connection comes
-//! from loopback too. So passwords are not checked here.
+//! Client authentication is the image's: `host all all all scram-sha-256`
+//! from every address, loopback included. The superuser's password is
+//! the one the job's template hands the image (`POSTGRES_PASSWORD` from the
+//! job's Nomad variable `nomad/jobs/<job>`), read from the simulator the
+//! driver is attached to; the agent administers the engine over TCP with
+//! it (`EngineRuntime::admin_access`), and runs SQL jobs as the owner with
+//! the owner's password.
 //!
 //! Test code only.
 
@@ -56,9 +57,29 @@ struct Running {
 pub struct PostgresTasks {
     running: Mutex<BTreeMap<String, Running>>,
     started: Mutex<Vec<EngineTask>>,
+    /// The simulator whose variables hold the superusers' passwords.
+    sim: std::sync::OnceLock<Sim>,
 }
 
 impl PostgresTasks {
+    /// Reads the engines' passwords from `sim`'s variables from now on, as
+    /// a job's template does.
+    pub fn attach(&self, sim: Sim) {
+        let _ = self.sim.set(sim);
+    }
+
+    /// The superuser password the job's variable holds for it.
+    fn superuser_password(&self, job_id: &str) -> Result<String, String> {
+        let sim = self
+            .sim
+            .get()
+            .ok_or("the task driver is not attached to a simulator")?;
+        let path = format!("nomad/jobs/{job_id}");
+        sim.variable(&path)
+            .and_then(|v| v.items.get("superuser_password").cloned())
+            .ok_or_else(|| format!("template: no superuser_password in the variable {path}"))
+    }
+
     /// Every engine task started so far.
     pub fn started(&self) -> Vec<EngineTask> {
         self.started.lock().unwrap().clone()
@@ -207,7 +228,13 @@ impl TaskDriver for PostgresTasks {
             // The image's entrypoint: initdb into an empty PGDATA.
             std::fs::create_dir_all(pgdata).map_err(|e| format!("{}: {e}", pgdata.display()))?;
             give(pgdata)?;
-            run(
+            // POSTGRES_PASSWORD, given to initdb in a file only its user
+            // reads, removed once used.
+            let pwfile = volume.join(".pwfile");
+            std::fs::write(&pwfile, self.superuser_password(&task.job_id)?)
+                .map_err(|e| e.to_string())?;
+            give(&pwfile)?;
+            let made = run(
                 command(&how.bin.join("initdb"))
                     .arg("-D")
                     .arg(pgdata)
@@ -216,11 +243,14 @@ impl TaskDriver for PostgresTasks {
                     .arg("-E")
                     .arg("UTF8")
                     .arg("--auth-local=trust")
-                    .arg("--auth-host=scram-sha-256"),
+                    .arg("--auth-host=scram-sha-256")
+                    .arg(format!("--pwfile={}", pwfile.display())),
                 "initdb",
             )
-            .await?;
-            let hba = "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\nhost all all all scram-sha-256\n";
+            .await;
+            let _ = std::fs::remove_file(&pwfile);
+            made?;
+            let hba = "local all all trust\nhost all all all scram-sha-256\n";
             std::fs::write(pgdata.join("pg_hba.conf"), hba).map_err(|e| e.to_string())?;
         }
         let log = std::fs::OpenOptions::new()

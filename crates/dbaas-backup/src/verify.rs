@@ -132,6 +132,7 @@ pub async fn drill(
             host: workdir.display().to_string(),
             port: 5432,
             superuser: dbaas_postgres::SUPERUSER.to_string(),
+            password: None,
         };
         let c = dbaas_postgres::connect(&access, &access.superuser, "postgres")
             .await

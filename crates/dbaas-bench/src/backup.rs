@@ -237,6 +237,7 @@ async fn bench(args: &BackupArgs, base: &Path) -> anyhow::Result<()> {
         host: cluster.sock.display().to_string(),
         port: cluster.port,
         superuser: "postgres".into(),
+        password: None,
     };
     let tools = EngineTools {
         bin_dir: args.pg_bin_dir.clone(),

@@ -597,7 +597,8 @@ impl Services {
             }
             EngineStatus::Running => {}
         }
-        Ok(if dbaas_postgres::ping(&rt.admin_access(spec)).await {
+        let access = rt.admin_access(spec).await.map_err(driver_err)?;
+        Ok(if dbaas_postgres::ping(&access).await {
             OperatingStatus::Online
         } else {
             OperatingStatus::Offline

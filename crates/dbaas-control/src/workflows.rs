@@ -232,7 +232,7 @@ impl Step<Services> for CreateStep {
             }
             CreateStep::CreateOwner => {
                 let spec = need_spec(svc, &db).await?;
-                let access = d.runtime.admin_access(&spec);
+                let access = d.runtime.admin_access(&spec).await.map_err(driver_err)?;
                 dbaas_postgres::ensure_owner(&access, &db.name, &db.name, &db.owner_password)
                     .await
                     .map_err(|e| {
@@ -259,7 +259,7 @@ impl Step<Services> for CreateStep {
             }
             CreateStep::AdoptOwner => {
                 let spec = need_spec(svc, &db).await?;
-                let access = d.runtime.admin_access(&spec);
+                let access = d.runtime.admin_access(&spec).await.map_err(driver_err)?;
                 let source = s.params()["source_database"].as_str().unwrap_or_default();
                 dbaas_postgres::adopt_owner(&access, source, &db.name, &db.owner_password)
                     .await
@@ -674,7 +674,12 @@ impl Step<Services> for SqlStep {
             }
             SqlStep::Execute => {
                 let spec = need_spec(svc, &db).await?;
-                let access = svc.drivers.runtime.admin_access(&spec);
+                let access = svc
+                    .drivers
+                    .runtime
+                    .admin_access(&spec)
+                    .await
+                    .map_err(driver_err)?;
                 let database = s.params()["database"]
                     .as_str()
                     .unwrap_or(&db.name)
@@ -682,7 +687,7 @@ impl Step<Services> for SqlStep {
                 let sql = s.params()["sql"].as_str().unwrap_or_default();
                 let out: SqlOutput = dbaas_postgres::run_job(
                     &access,
-                    &db.name,
+                    (&db.name, &db.owner_password),
                     &database,
                     sql,
                     &svc.settings.sql_limits,
@@ -887,7 +892,12 @@ impl Step<Services> for BackupStep {
                 let tools = svc.drivers.runtime.tools(&db.version).ok_or_else(|| {
                     StepError::new("this agent's engine runtime cannot take backups")
                 })?;
-                let access = svc.drivers.runtime.admin_access(&spec);
+                let access = svc
+                    .drivers
+                    .runtime
+                    .admin_access(&spec)
+                    .await
+                    .map_err(driver_err)?;
                 let m = dbaas_backup::take(dbaas_backup::TakeRequest {
                     store: svc.backups.clone(),
                     access: &access,

@@ -117,14 +117,31 @@ pub enum EngineStatus {
 }
 
 /// How the control plane reaches an engine as its administrator. Locally
-/// that is the engine's private unix socket; the superuser is never
-/// reachable over the network.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// that is the engine's private unix socket (no password; the superuser
+/// is never reachable over the network); an engine elsewhere is reached
+/// over the network with the superuser's password.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct AdminAccess {
     /// Directory holding the unix socket, or a host name.
     pub host: String,
     pub port: u16,
     pub superuser: String,
+    /// The superuser's password, when the engine asks for one. Never
+    /// serialised, never shown by `Debug`.
+    #[serde(skip)]
+    pub password: Option<String>,
+}
+
+// Written by hand so that the password never reaches a log line.
+impl std::fmt::Debug for AdminAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAccess")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("superuser", &self.superuser)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Where an engine's client programs (pg_basebackup, ...) are and whom
@@ -213,8 +230,10 @@ pub trait EngineRuntime: Send + Sync {
     /// volume (sockets, job definitions). Absent is success.
     async fn destroy(&self, spec: &EngineSpec) -> Result<()>;
     async fn status(&self, spec: &EngineSpec) -> Result<EngineStatus>;
-    /// How to reach the engine as its administrator.
-    fn admin_access(&self, spec: &EngineSpec) -> AdminAccess;
+    /// How to reach the engine as its administrator (for a remote engine
+    /// this reads its superuser's password from where the runtime keeps
+    /// it).
+    async fn admin_access(&self, spec: &EngineSpec) -> Result<AdminAccess>;
     /// The engine's client programs, when this agent can run them on the
     /// engine's host (the local runtime can; a remote one cannot).
     fn tools(&self, version: &str) -> Option<EngineTools> {

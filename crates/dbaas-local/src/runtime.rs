@@ -600,11 +600,12 @@ impl EngineRuntime for LocalRuntime {
         })
     }
 
-    fn admin_access(&self, spec: &EngineSpec) -> AdminAccess {
-        AdminAccess {
+    async fn admin_access(&self, spec: &EngineSpec) -> Result<AdminAccess> {
+        Ok(AdminAccess {
             host: self.socket_dir(spec).to_string_lossy().into_owned(),
             port: spec.endpoint.port,
             superuser: dbaas_postgres::SUPERUSER.to_string(),
-        }
+            password: None,
+        })
     }
 }

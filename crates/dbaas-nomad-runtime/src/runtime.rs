@@ -570,11 +570,17 @@ impl EngineRuntime for NomadRuntime {
     /// The endpoint and the superuser: production administration goes over
     /// TCP to the engine's endpoint with the superuser's password, which
     /// dbaas holds (the engine has no unix socket this agent can reach).
-    fn admin_access(&self, spec: &EngineSpec) -> AdminAccess {
-        AdminAccess {
+    async fn admin_access(&self, spec: &EngineSpec) -> Result<AdminAccess> {
+        // The password the engine's task was given from the job's
+        // variable (made there, never in the job, if the engine is new).
+        let password = self
+            .ensure_engine_password(&crate::render::job_id(&spec.instance)?)
+            .await?;
+        Ok(AdminAccess {
             host: spec.endpoint.host.clone(),
             port: spec.endpoint.port,
             superuser: self.cfg.superuser.clone(),
-        }
+            password: Some(password),
+        })
     }
 }

@@ -244,10 +244,24 @@ async fn a_failed_deployment_names_the_tasks_message() {
 
 #[tokio::test]
 async fn admin_access_is_the_endpoint_and_versions_are_the_images() {
-    let (_sim, rt) = setup().await;
-    let access = rt.admin_access(&spec("16"));
+    let (sim, rt) = setup().await;
+    rt.ensure_running(&spec("16")).await.unwrap();
+    let access = rt.admin_access(&spec("16")).await.unwrap();
     assert_eq!((access.host.as_str(), access.port), ("203.0.113.10", 5432));
     assert_eq!(access.superuser, "postgres");
+    // The superuser's password is the one the engine's task reads from the
+    // job's variable, and no log line shows it.
+    let var = sim
+        .variable(&format!("nomad/jobs/{INSTANCE}"))
+        .expect("the engine job's variable");
+    assert_eq!(
+        access.password.as_deref(),
+        Some(var.items["superuser_password"].as_str())
+    );
+    assert!(!format!("{access:?}").contains(&var.items["superuser_password"]));
+    // Asked again: the same password (made once, never replaced).
+    let again = rt.admin_access(&spec("16")).await.unwrap();
+    assert_eq!(again.password, access.password);
     assert_eq!(rt.versions("postgresql"), ["15", "16", "17"]);
     assert!(rt.versions("mongodb").is_empty());
 }

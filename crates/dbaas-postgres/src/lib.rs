@@ -128,6 +128,11 @@ fn config(access: &AdminAccess, user: &str, database: &str) -> tokio_postgres::C
         .dbname(database)
         .application_name("dbaas")
         .connect_timeout(Duration::from_secs(5));
+    if user == access.superuser {
+        if let Some(p) = &access.password {
+            c.password(p);
+        }
+    }
     c
 }
 
@@ -304,18 +309,22 @@ pub struct JobLimits {
     pub statement_timeout: Duration,
 }
 
-/// Runs a user's SQL as `user` against `database` and captures what the
+/// Runs a user's SQL as `user` (with its `password`) against `database`
+/// and captures what the
 /// server returns: rows of each statement, notices, and the error with its
 /// SQLSTATE. An error from the server is part of the output, not a failure
 /// of the job runner; `Err` means the engine could not be reached.
 pub async fn run_job(
     access: &AdminAccess,
-    user: &str,
+    (user, password): (&str, &str),
     database: &str,
     sql: &str,
     limits: &JobLimits,
 ) -> Result<SqlOutput, PgError> {
     let mut cfg = config(access, user, database);
+    // Over the network the engine asks for the user's own password (over
+    // the local socket it does not ask, and none is sent).
+    cfg.password(password);
     cfg.options(format!(
         "-c statement_timeout={}",
         limits.statement_timeout.as_millis()
