@@ -59,19 +59,15 @@
 //! - `versions` are the configured images' versions; the job ID is the
 //!   instance name; resources follow the database's size
 //!   ([`resources_for`]); the pair comes from a [`PairPlacement`].
-//! - `admin_access` is the endpoint's host and port and the superuser:
-//!   production administration goes over TCP with a superuser password
-//!   dbaas holds, as no unix socket of the engine is reachable from the
-//!   agent.
+//! - `admin_access` is the endpoint's host and port, the superuser and
+//!   its password: administration goes over TCP, as no unix socket of the
+//!   engine is reachable from the agent. The password is made once
+//!   (random, check-and-set) in the Nomad variable `nomad/jobs/<job id>`
+//!   (key `superuser_password`) that the engine's template reads; the
+//!   admin SQL and configure jobs get a copy in their own variables.
 //!
 //! # Not done in this crate
 //!
-//! - Carrying the superuser password to dbaas's own administration:
-//!   `ensure_running` makes it once (random, check-and-set) in the Nomad
-//!   variable `nomad/jobs/<job id>` (key `superuser_password`) that the
-//!   engine's template reads, and the admin SQL and configure jobs get a
-//!   copy in their own variables; [`NomadRuntime::superuser_password`]
-//!   reads it, but [`dbaas_drivers::AdminAccess`] has no field for it.
 //! - `tools` and `wal_spool` are `None`: backups and WAL archiving from a
 //!   Nomad-run engine need their own jobs.
 //!
