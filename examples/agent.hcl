@@ -121,3 +121,21 @@ backup {
 #     known_hosts = "/etc/dbaas/ssh/known_hosts"
 #   }
 # }
+
+# Production engines: Nomad jobs (the connection from NOMAD_ADDR,
+# NOMAD_TOKEN, ... or these settings).
+# drivers {
+#   runtime = "nomad"
+# }
+# nomad {
+#   address = "https://nomad.internal:4646"
+# }
+
+# Several agents of one cluster: the state in Consul, one leader (the
+# connection from CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ... or these).
+# consul {
+#   address             = "https://consul.internal:8501"
+#   cluster             = "prod-1"
+#   session_ttl_seconds = 15
+#   lock_delay_seconds  = 15
+# }
