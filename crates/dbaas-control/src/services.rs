@@ -236,20 +236,6 @@ pub(crate) fn nomad_client_config(
     c
 }
 
-/// Waits for a store call from synchronous code that runs inside the
-/// agent's runtime (the Nomad runtime asks for a placement synchronously).
-fn block_on<T: Send>(fut: impl std::future::Future<Output = T> + Send) -> T {
-    let handle = tokio::runtime::Handle::current();
-    match handle.runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::CurrentThread => {
-            // The runtime's only thread is this one: wait on another.
-            std::thread::scope(|s| s.spawn(|| handle.block_on(fut)).join())
-                .expect("store call panicked")
-        }
-        _ => tokio::task::block_in_place(|| handle.block_on(fut)),
-    }
-}
-
 /// The Nomad engine runtime of `drivers.runtime = "nomad"`.
 fn nomad_runtime(
     cfg: &dbaas_config::AgentConfig,
@@ -295,8 +281,9 @@ struct RecordedPair {
     pairs: std::collections::BTreeSet<String>,
 }
 
+#[async_trait::async_trait]
 impl dbaas_nomad_runtime::PairPlacement for RecordedPair {
-    fn pair(&self, spec: &EngineSpec) -> dbaas_drivers::Result<String> {
+    async fn pair(&self, spec: &EngineSpec) -> dbaas_drivers::Result<String> {
         let err = dbaas_drivers::DriverError::new;
         let name = spec
             .instance
@@ -308,7 +295,10 @@ impl dbaas_nomad_runtime::PairPlacement for RecordedPair {
                     spec.instance
                 ))
             })?;
-        let db = block_on(self.store.get_database(name))
+        let db = self
+            .store
+            .get_database(name)
+            .await
             .map_err(|e| err(format!("reading the placement of {name}: {e}")))?
             .filter(|db| Services::instance_name(db) == spec.instance)
             .ok_or_else(|| {
@@ -719,7 +709,7 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test(flavor = "multi_thread")]
+    #[tokio::test]
     async fn an_engine_runs_on_the_pair_recorded_for_its_database() {
         let dir = tempfile::tempdir().unwrap();
         let store = dbaas_store::Store::open(&dir.path().join("s.redb")).unwrap();
@@ -732,27 +722,35 @@ mod tests {
             .put_database(&record("my-orders", id, Some("pair-2")))
             .unwrap();
         assert_eq!(
-            placement.pair(&spec("dbaas-my-orders-0a1b2c3d")).unwrap(),
+            placement
+                .pair(&spec("dbaas-my-orders-0a1b2c3d"))
+                .await
+                .unwrap(),
             "pair-2"
         );
         // Another database of the same name (a later id) is not this one.
         let e = placement
             .pair(&spec("dbaas-my-orders-99999999"))
+            .await
             .unwrap_err();
         assert!(e.0.contains("no database record"), "{e}");
-        let e = placement.pair(&spec("orders")).unwrap_err();
+        let e = placement.pair(&spec("orders")).await.unwrap_err();
         assert!(e.0.contains("not a database instance name"), "{e}");
 
         store.put_database(&record("unplaced", id, None)).unwrap();
         let e = placement
             .pair(&spec("dbaas-unplaced-0a1b2c3d"))
+            .await
             .unwrap_err();
         assert!(e.0.contains("placed on no host pair"), "{e}");
 
         store
             .put_database(&record("gone", id, Some("pair-9")))
             .unwrap();
-        let e = placement.pair(&spec("dbaas-gone-0a1b2c3d")).unwrap_err();
+        let e = placement
+            .pair(&spec("dbaas-gone-0a1b2c3d"))
+            .await
+            .unwrap_err();
         assert!(
             e.0.contains("\"pair-9\"") && e.0.contains("host_pair"),
             "{e}"

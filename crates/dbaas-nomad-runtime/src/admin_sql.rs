@@ -119,7 +119,7 @@ impl NomadRuntime {
         req: &AdminSqlRequest,
     ) -> Result<AdminSqlOutcome> {
         check_request(req)?;
-        let pair = self.placement().pair(spec)?;
+        let pair = self.placement().pair(spec).await?;
         let parent = render_admin_sql_job(spec, self.config(), &pair)?;
         let parent_id = parent.id.clone().unwrap_or_default();
         // The job's own variable: the engine's password and the object

@@ -16,17 +16,19 @@ use crate::render::{err, job_id, render_engine_job, ENGINE, SPEC_HASH_META};
 
 /// Decides which host pair runs a database: the one holding its volume.
 /// Placement is made elsewhere (with Pacemaker); the runtime only asks.
+#[async_trait]
 pub trait PairPlacement: Send + Sync {
     /// The pair (node meta `dbaas_pair` of its Nomad client) for `spec`.
-    fn pair(&self, spec: &EngineSpec) -> Result<String>;
+    async fn pair(&self, spec: &EngineSpec) -> Result<String>;
 }
 
 /// Every database on one pair: a single-pair installation, and tests.
 #[derive(Debug, Clone)]
 pub struct SinglePair(pub String);
 
+#[async_trait]
 impl PairPlacement for SinglePair {
-    fn pair(&self, _spec: &EngineSpec) -> Result<String> {
+    async fn pair(&self, _spec: &EngineSpec) -> Result<String> {
         Ok(self.0.clone())
     }
 }
@@ -225,8 +227,8 @@ impl NomadRuntime {
 
     /// The JSON job dbaas registers for `spec`, with its hash in the meta
     /// ([`render_engine_job`] with this runtime's configuration and pair).
-    pub fn render(&self, spec: &EngineSpec) -> Result<Job> {
-        let pair = self.placement.pair(spec)?;
+    pub async fn render(&self, spec: &EngineSpec) -> Result<Job> {
+        let pair = self.placement.pair(spec).await?;
         render_engine_job(spec, &self.cfg, &pair)
     }
 
@@ -515,11 +517,11 @@ impl EngineRuntime for NomadRuntime {
     async fn ensure_initialized(&self, spec: &EngineSpec) -> Result<()> {
         // Still validate, so that a database the runtime cannot run fails
         // at its first step rather than at its start.
-        self.render(spec).map(|_| ())
+        self.render(spec).await.map(|_| ())
     }
 
     async fn ensure_running(&self, spec: &EngineSpec) -> Result<()> {
-        let job = self.render(spec)?;
+        let job = self.render(spec).await?;
         let id = job.id.clone().unwrap_or_default();
         // The password the engine initialises with, before its first start;
         // the job only names the variable.

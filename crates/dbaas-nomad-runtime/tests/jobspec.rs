@@ -88,9 +88,12 @@ fn the_template_parses_with_hcl_rs_and_declares_what_dbaas_sets() {
     }
 }
 
-#[test]
-fn the_rendered_job_matches_the_golden_file() {
-    let job = runtime().render(&spec("dbaas-orders-1a2b3c4d")).unwrap();
+#[tokio::test]
+async fn the_rendered_job_matches_the_golden_file() {
+    let job = runtime()
+        .render(&spec("dbaas-orders-1a2b3c4d"))
+        .await
+        .unwrap();
     let json = serde_json::to_value(&job).unwrap();
     golden("engine-job.json", &json);
 
@@ -125,15 +128,15 @@ fn the_rendered_job_matches_the_golden_file() {
     assert!(json["Meta"][SPEC_HASH_META].as_str().unwrap().len() == 64);
 }
 
-#[test]
-fn rendering_is_deterministic_and_the_hash_follows_the_spec() {
+#[tokio::test]
+async fn rendering_is_deterministic_and_the_hash_follows_the_spec() {
     let rt = runtime();
-    let a = rt.render(&spec("dbaas-orders-1a2b3c4d")).unwrap();
-    let b = rt.render(&spec("dbaas-orders-1a2b3c4d")).unwrap();
+    let a = rt.render(&spec("dbaas-orders-1a2b3c4d")).await.unwrap();
+    let b = rt.render(&spec("dbaas-orders-1a2b3c4d")).await.unwrap();
     assert_eq!(a, b);
     let mut bigger = spec("dbaas-orders-1a2b3c4d");
     bigger.volume.size_gb = 200;
-    let c = rt.render(&bigger).unwrap();
+    let c = rt.render(&bigger).await.unwrap();
     let hash = |j: &dbaas_nomad::Job| j.meta.as_ref().unwrap()[SPEC_HASH_META].clone();
     assert_ne!(hash(&a), hash(&c));
 }
@@ -187,18 +190,18 @@ fn hostile_values_cannot_change_the_jobs_structure() {
     }
 }
 
-#[test]
-fn the_runtime_refuses_values_nomad_would_interpolate() {
+#[tokio::test]
+async fn the_runtime_refuses_values_nomad_would_interpolate() {
     let rt = runtime();
     let mut s = spec("dbaas-orders-1a2b3c4d");
     s.volume.mount_path = PathBuf::from("/srv/${attr.unique.hostname}");
-    let e = rt.render(&s).unwrap_err().to_string();
+    let e = rt.render(&s).await.unwrap_err().to_string();
     assert!(e.contains("volume mount point"), "{e}");
-    let e = rt.render(&spec("Orders\"x")).unwrap_err().to_string();
+    let e = rt.render(&spec("Orders\"x")).await.unwrap_err().to_string();
     assert!(e.contains("cannot name a Nomad job"), "{e}");
     let mut s = spec("dbaas-orders-1a2b3c4d");
     s.version = "9.6".into();
-    let e = rt.render(&s).unwrap_err().to_string();
+    let e = rt.render(&s).await.unwrap_err().to_string();
     assert!(e.contains("no container image"), "{e}");
 }
 

@@ -148,7 +148,7 @@ async fn a_check_and_set_conflict_is_retried_by_reading_again() {
 
     // Someone else registers their own version between our read and our
     // register.
-    let mut theirs = rt.render(&spec("15")).unwrap();
+    let mut theirs = rt.render(&spec("15")).await.unwrap();
     theirs
         .meta
         .as_mut()
@@ -169,7 +169,7 @@ async fn a_check_and_set_conflict_is_retried_by_reading_again() {
     let job = sim.job(INSTANCE).unwrap();
     assert_eq!(
         job.meta.as_ref().unwrap()[SPEC_HASH_META],
-        rt.render(&spec("17")).unwrap().meta.unwrap()[SPEC_HASH_META]
+        rt.render(&spec("17")).await.unwrap().meta.unwrap()[SPEC_HASH_META]
     );
     assert_eq!(job.version, Some(2));
 }
@@ -179,7 +179,7 @@ async fn when_the_other_writer_registered_the_same_job_nothing_is_overwritten() 
     let (sim, rt) = setup().await;
     rt.ensure_running(&spec("16")).await.unwrap();
     // The other writer registers exactly what we are about to.
-    sim.change_before_next_register(rt.render(&spec("17")).unwrap());
+    sim.change_before_next_register(rt.render(&spec("17")).await.unwrap());
     rt.ensure_running(&spec("17")).await.unwrap();
     let registers = sim.registers();
     // Ours was refused; on re-reading, the job was already ours: no
