@@ -460,7 +460,7 @@ impl ConsulConfig {
         }
         if self.session_ttl_seconds == 0 || self.session_ttl_seconds > 86_400 {
             return Err(format!(
-                "consul.session_ttl_seconds = {}: give 10 to 86400 (Consul's limits)",
+                "consul.session_ttl_seconds = {}: give 1 to 86400 seconds (a real Consul refuses sessions under 10 s)",
                 self.session_ttl_seconds
             ));
         }
