@@ -105,6 +105,7 @@ pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
         .spawn()
         .map_err(|e| err(format!("starting pg_basebackup: {e}")))?;
     let mut stdout = child.stdout.take().expect("piped");
+    widen_pipe(&stdout);
     let mut stderr = child.stderr.take().expect("piped");
     let stderr_task = tokio::spawn(async move {
         let mut s = String::new();
@@ -263,6 +264,18 @@ pub async fn take(req: TakeRequest<'_>) -> Result<BackupManifest, BackupError> {
         .await
         .map_err(|e| err(format!("writing the manifest: {e}")))?;
     Ok(manifest)
+}
+
+/// Grows the pipe from pg_basebackup to 1 MiB (from the kernel's 64 KiB),
+/// so that the stream arrives in 16 times fewer wake-ups and reads; a
+/// kernel that refuses keeps the pipe as it is.
+fn widen_pipe(stdout: &tokio::process::ChildStdout) {
+    use std::os::fd::AsRawFd;
+    const PIPE_BYTES: i32 = 1 << 20;
+    let _ = nix::fcntl::fcntl(
+        stdout.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES),
+    );
 }
 
 /// A task of the backup's that must not outlive it.
