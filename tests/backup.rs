@@ -272,12 +272,14 @@ async fn crash_during_backup(point: &str) {
     fill(&agent, "vault", 1, 1000).await;
     agent.restart(Some(&format!("create_backup.{point}=crash")));
     let _ = agent.client.create_backup("vault").await;
-    assert!(agent.wait_exit(Duration::from_secs(60)), "{}", agent.log());
-    agent.restart(None);
     let op = agent
-        .find_operation(OperationKind::CreateBackup, "vault")
+        .resume_after_crash(
+            Duration::from_secs(60),
+            OperationKind::CreateBackup,
+            "vault",
+        )
         .await;
-    assert_eq!(agent.wait(&op.id).await.state, OperationState::Succeeded);
+    assert_eq!(op.state, OperationState::Succeeded);
     let listed = agent.client.list_backups("vault").await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     // Exactly the listed segments and the manifest are in the store.
@@ -563,12 +565,13 @@ async fn crash_during_restore(point: &str) {
             },
         )
         .await;
-    assert!(agent.wait_exit(Duration::from_secs(60)), "{}", agent.log());
-    agent.restart(None);
-    let op = agent
-        .find_operation(OperationKind::RestoreDatabase, "phoenix")
+    let done = agent
+        .resume_after_crash(
+            Duration::from_secs(60),
+            OperationKind::RestoreDatabase,
+            "phoenix",
+        )
         .await;
-    let done = agent.wait(&op.id).await;
     assert_eq!(
         done.state,
         OperationState::Succeeded,

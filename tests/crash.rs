@@ -26,16 +26,13 @@ async fn crash_during_create(point: &str) {
     // The agent may die before its answer is sent: the operation is then
     // found after the restart, as a user would with `dbaas op list`.
     let _ = agent.client.create_database(&request("phoenix")).await;
-    assert!(
-        agent.wait_exit(Duration::from_secs(60)),
-        "the agent should have been killed at {point}: {}",
-        agent.log()
-    );
-    agent.restart(None);
-    let op = agent
-        .find_operation(OperationKind::CreateDatabase, "phoenix")
+    let done = agent
+        .resume_after_crash(
+            Duration::from_secs(60),
+            OperationKind::CreateDatabase,
+            "phoenix",
+        )
         .await;
-    let done = agent.wait(&op.id).await;
     assert_eq!(
         done.state,
         OperationState::Succeeded,
@@ -83,16 +80,13 @@ async fn crash_during_delete(point: &str) {
     );
     agent.restart(Some(&format!("delete_database.{point}=crash")));
     let _ = agent.client.delete_database("doomed").await;
-    assert!(
-        agent.wait_exit(Duration::from_secs(60)),
-        "the agent should have been killed at {point}: {}",
-        agent.log()
-    );
-    agent.restart(None);
-    let op = agent
-        .find_operation(OperationKind::DeleteDatabase, "doomed")
+    let done = agent
+        .resume_after_crash(
+            Duration::from_secs(60),
+            OperationKind::DeleteDatabase,
+            "doomed",
+        )
         .await;
-    let done = agent.wait(&op.id).await;
     assert_eq!(
         done.state,
         OperationState::Succeeded,
@@ -117,16 +111,13 @@ async fn crash_during_resize(point: &str) {
         .unwrap();
     agent.restart(Some(&format!("resize_database.{point}=crash")));
     let _ = agent.client.resize_database("grower", 4).await;
-    assert!(
-        agent.wait_exit(Duration::from_secs(60)),
-        "the agent should have been killed at {point}: {}",
-        agent.log()
-    );
-    agent.restart(None);
-    let op = agent
-        .find_operation(OperationKind::ResizeDatabase, "grower")
+    let done = agent
+        .resume_after_crash(
+            Duration::from_secs(60),
+            OperationKind::ResizeDatabase,
+            "grower",
+        )
         .await;
-    let done = agent.wait(&op.id).await;
     assert_eq!(
         done.state,
         OperationState::Succeeded,
@@ -242,12 +233,13 @@ async fn a_crash_during_an_unwind_finishes_the_unwind_after_restart() {
         "create_database.start_engine.error=error,create_database.create_volume.undo=crash",
     ));
     let _ = agent.client.create_database(&request("unlucky")).await;
-    assert!(agent.wait_exit(Duration::from_secs(60)), "{}", agent.log());
-    agent.restart(None);
-    let op = agent
-        .find_operation(OperationKind::CreateDatabase, "unlucky")
+    let done = agent
+        .resume_after_crash(
+            Duration::from_secs(60),
+            OperationKind::CreateDatabase,
+            "unlucky",
+        )
         .await;
-    let done = agent.wait(&op.id).await;
     assert_eq!(done.state, OperationState::Unwound, "{done:?}");
     assert!(
         done.error
@@ -292,10 +284,9 @@ async fn a_sql_job_interrupted_by_a_crash_is_not_run_twice() {
             },
         )
         .await;
-    assert!(agent.wait_exit(Duration::from_secs(60)), "{}", agent.log());
-    agent.restart(None);
-    let op = agent.find_operation(OperationKind::RunSql, "ledger").await;
-    let done = agent.wait(&op.id).await;
+    let done = agent
+        .resume_after_crash(Duration::from_secs(60), OperationKind::RunSql, "ledger")
+        .await;
     assert_eq!(done.state, OperationState::Failed);
     assert!(
         done.error

@@ -299,16 +299,13 @@ async fn crash_during_create(point: &str) {
             size_gb: Some(1),
         })
         .await;
-    assert!(
-        agent.wait_exit(Duration::from_secs(120)),
-        "not killed at {point}: {}",
-        agent.log()
-    );
-    agent.restart(None);
-    let op = agent
-        .find_operation(OperationKind::CreateDatabase, "phoenix")
+    let done = agent
+        .resume_after_crash(
+            Duration::from_secs(120),
+            OperationKind::CreateDatabase,
+            "phoenix",
+        )
         .await;
-    let done = agent.wait(&op.id).await;
     assert_eq!(
         done.state,
         OperationState::Succeeded,
@@ -347,16 +344,13 @@ async fn crash_during_delete(point: &str) {
     assert_eq!(agent.create("ashes").await.state, OperationState::Succeeded);
     agent.restart(Some(&format!("delete_database.{point}=crash")));
     let _ = agent.client.delete_database("ashes").await;
-    assert!(
-        agent.wait_exit(Duration::from_secs(120)),
-        "not killed at {point}: {}",
-        agent.log()
-    );
-    agent.restart(None);
-    let op = agent
-        .find_operation(OperationKind::DeleteDatabase, "ashes")
+    let done = agent
+        .resume_after_crash(
+            Duration::from_secs(120),
+            OperationKind::DeleteDatabase,
+            "ashes",
+        )
         .await;
-    let done = agent.wait(&op.id).await;
     assert_eq!(
         done.state,
         OperationState::Succeeded,

@@ -270,6 +270,26 @@ impl Agent {
         self.wait(&op.id).await
     }
 
+    /// After a request on which a failpoint made the agent kill itself:
+    /// waits for its death (up to `within`), restarts it without
+    /// failpoints, finds the operation of `kind` on `target` the request
+    /// made, and waits until that operation has finished.
+    pub async fn resume_after_crash(
+        &mut self,
+        within: Duration,
+        kind: OperationKind,
+        target: &str,
+    ) -> Operation {
+        assert!(
+            self.wait_exit(within),
+            "the agent should have been killed by its failpoint: {}",
+            self.log()
+        );
+        self.restart(None);
+        let op = self.find_operation(kind, target).await;
+        self.wait(&op.id).await
+    }
+
     /// Finds the newest operation of `kind` on `target`: for a request whose
     /// answer was lost because the agent was killed while sending it.
     pub async fn find_operation(&self, kind: OperationKind, target: &str) -> Operation {

@@ -16,6 +16,18 @@ impl LocalVolumes {
         LocalVolumes { root }
     }
 
+    /// The metadata file of the volume `name`, if the volume is complete.
+    async fn read_meta(&self, name: &str) -> Result<Option<serde_json::Value>> {
+        let path = self.root.join(name).join(META);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| DriverError::new(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&format!("reading {}", path.display()), e)),
+        }
+    }
+
     fn volume(&self, name: &str, size_gb: u32) -> Volume {
         let path = self.root.join(name);
         Volume {
@@ -25,6 +37,11 @@ impl LocalVolumes {
             mount_path: path,
         }
     }
+}
+
+/// The size a volume's metadata records.
+fn size_of(meta: &serde_json::Value) -> u32 {
+    meta["size_gb"].as_u64().unwrap_or(0) as u32
 }
 
 fn io(what: &str, e: std::io::Error) -> DriverError {
@@ -57,42 +74,29 @@ impl VolumeDriver for LocalVolumes {
     }
 
     async fn find(&self, name: &str) -> Result<Option<Volume>> {
-        let path = self.root.join(name).join(META);
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => {
-                let meta: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| DriverError::new(format!("{}: {e}", path.display())))?;
-                let size = meta["size_gb"].as_u64().unwrap_or(0) as u32;
-                Ok(Some(self.volume(name, size)))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&format!("reading {}", path.display()), e)),
-        }
+        Ok(self
+            .read_meta(name)
+            .await?
+            .map(|meta| self.volume(name, size_of(&meta))))
     }
 
     async fn extend(&self, name: &str, size_gb: u32) -> Result<Volume> {
-        let v = self
-            .find(name)
+        let mut meta = self
+            .read_meta(name)
             .await?
             .ok_or_else(|| DriverError::new(format!("no volume named {name} to extend")))?;
-        if v.size_gb >= size_gb {
-            return Ok(v);
+        if size_of(&meta) >= size_gb {
+            return Ok(self.volume(name, size_of(&meta)));
         }
         // Written to a temporary file and renamed, so a crash leaves the
         // old size or the new one, never a torn file.
-        let path = v.mount_path.join(META);
-        let mut meta: serde_json::Value = tokio::fs::read(&path)
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_else(|| serde_json::json!({ "name": name }));
         meta["size_gb"] = size_gb.into();
-        let meta = meta.to_string();
-        let tmp = v.mount_path.join(format!("{META}.tmp"));
-        tokio::fs::write(&tmp, meta)
+        let dir = self.root.join(name);
+        let tmp = dir.join(format!("{META}.tmp"));
+        tokio::fs::write(&tmp, meta.to_string())
             .await
             .map_err(|e| io("writing volume metadata", e))?;
-        tokio::fs::rename(&tmp, &path)
+        tokio::fs::rename(&tmp, dir.join(META))
             .await
             .map_err(|e| io("writing volume metadata", e))?;
         Ok(self.volume(name, size_gb))
